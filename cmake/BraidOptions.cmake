@@ -1,0 +1,55 @@
+# Resolves BRAID_WITH_{CUDA,NCCL,HWLOC} (ON / OFF / AUTO) into BRAID_HAVE_* (0 or 1).
+
+function(_braid_check_mode var)
+  string(TOUPPER "${${var}}" mode)
+  if(NOT mode MATCHES "^(ON|OFF|AUTO)$")
+    message(FATAL_ERROR "${var} must be ON, OFF or AUTO (got '${${var}}')")
+  endif()
+  set(${var} "${mode}" PARENT_SCOPE)
+endfunction()
+
+macro(braid_resolve_optional_parts)
+  foreach(part CUDA NCCL HWLOC)
+    _braid_check_mode(BRAID_WITH_${part})
+    set(BRAID_HAVE_${part} 0)
+  endforeach()
+
+  if(NOT BRAID_WITH_CUDA STREQUAL "OFF")
+    find_package(CUDAToolkit QUIET)
+    if(CUDAToolkit_FOUND)
+      set(BRAID_HAVE_CUDA 1)
+    elseif(BRAID_WITH_CUDA STREQUAL "ON")
+      message(FATAL_ERROR "BRAID_WITH_CUDA=ON but no CUDA toolkit was found")
+    endif()
+  endif()
+
+  if(NOT BRAID_WITH_NCCL STREQUAL "OFF")
+    find_path(NCCL_INCLUDE_DIR nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS} ENV NCCL_HOME
+              PATH_SUFFIXES include)
+    find_library(NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR} ENV NCCL_HOME
+                 PATH_SUFFIXES lib lib64)
+    if(BRAID_HAVE_CUDA AND NCCL_INCLUDE_DIR AND NCCL_LIBRARY)
+      set(BRAID_HAVE_NCCL 1)
+    elseif(BRAID_WITH_NCCL STREQUAL "ON")
+      message(FATAL_ERROR "BRAID_WITH_NCCL=ON but NCCL (nccl.h, libnccl) or CUDA was not found")
+    endif()
+  endif()
+
+  if(NOT BRAID_WITH_HWLOC STREQUAL "OFF")
+    find_package(PkgConfig QUIET)
+    if(PkgConfig_FOUND)
+      pkg_check_modules(HWLOC QUIET IMPORTED_TARGET hwloc)
+    endif()
+    if(HWLOC_FOUND)
+      set(BRAID_HAVE_HWLOC 1)
+    elseif(BRAID_WITH_HWLOC STREQUAL "ON")
+      message(FATAL_ERROR "BRAID_WITH_HWLOC=ON but hwloc (pkg-config hwloc) was not found")
+    endif()
+  endif()
+endmacro()
+
+function(braid_print_summary)
+  message(STATUS "braid ${PROJECT_VERSION}: MPI yes, CUDA ${BRAID_HAVE_CUDA}, NCCL ${BRAID_HAVE_NCCL}, "
+                 "hwloc ${BRAID_HAVE_HWLOC}, tests ${BRAID_BUILD_TESTS}, bench ${BRAID_BUILD_BENCH}, "
+                 "sanitizers ${BRAID_SANITIZE}")
+endfunction()

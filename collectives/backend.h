@@ -1,0 +1,42 @@
+// The data plane: a backend executes one collective on buffer views. It knows
+// nothing of names, requests or negotiation (that is the controller's business in
+// core/); it is told what to do, in the same order on every rank.
+//
+// Threading: a backend is driven by one thread at a time (the engine's coordinator).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/buffer.h"
+#include "common/status.h"
+#include "common/types.h"
+
+namespace braid {
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual const char* name() const = 0;
+  // True when this backend can run collectives on buffers of `device`.
+  virtual bool CanHandle(int device) const = 0;
+
+  // In-place reduction of `buf` across ranks. `op` is one of kSum, kMin, kMax,
+  // kProduct: averaging and scale factors are applied by the caller.
+  virtual Status Allreduce(const BufferView& buf, ReduceOp op) = 0;
+
+  // Gathers a variable number of elements per rank. `recv` holds sum(counts)
+  // elements; rank r's block starts at sum(counts[0..r)). `send.data` may point at
+  // this rank's block of `recv` (in place).
+  virtual Status Allgatherv(const BufferView& send, const BufferView& recv,
+                            const std::vector<int64_t>& counts) = 0;
+
+  // Copies `buf` on `root` into `buf` on every other rank.
+  virtual Status Broadcast(const BufferView& buf, int root) = 0;
+
+  virtual Status Barrier() = 0;
+};
+
+}  // namespace braid

@@ -1,0 +1,45 @@
+// What the engine gets from collectives/: where this process sits in the job, the
+// control channel and the registered data-plane backends. Created from the MPI world
+// or from a communicator the caller already has.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "collectives/backend.h"
+#include "collectives/control_channel.h"
+#include "common/status.h"
+
+namespace braid {
+
+struct WorldInfo {
+  int rank = 0;
+  int size = 1;
+  int local_rank = 0;  // among the ranks on this host
+  int local_size = 1;
+  int cross_rank = 0;  // index of this host among the hosts
+  int cross_size = 1;
+};
+
+struct TransportOptions {
+  // Pointer to an MPI_Comm to build on; null means MPI_COMM_WORLD. MPI is
+  // initialised (MPI_THREAD_MULTIPLE requested) if the caller has not done so.
+  const void* mpi_comm = nullptr;
+  // Size of the persistent, pre-faulted scratch buffers the host data plane keeps
+  // for its ring (bytes).
+  int64_t host_scratch_bytes = 64 << 20;
+};
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  virtual const WorldInfo& info() const = 0;
+  virtual ControlChannel* control() = 0;
+  // The backend for buffers on `device`, or null when none can handle it.
+  virtual Backend* BackendFor(int device) = 0;
+};
+
+// Builds the transport with every backend this build has registered.
+Status CreateTransport(const TransportOptions& options, std::unique_ptr<Transport>* out);
+
+}  // namespace braid

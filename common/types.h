@@ -1,0 +1,53 @@
+// The shared vocabulary of every layer: element types, reduction operators and
+// collective kinds. Plain enums with stable integer values: the C API and the
+// wire format both carry them as integers.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace braid {
+
+enum class DataType : int32_t {
+  kUInt8 = 0,
+  kInt8 = 1,
+  kInt32 = 2,
+  kInt64 = 3,
+  kFloat16 = 4,
+  kBFloat16 = 5,
+  kFloat32 = 6,
+  kFloat64 = 7,
+};
+constexpr int kNumDataTypes = 8;
+
+enum class ReduceOp : int32_t {
+  kSum = 0,
+  kAverage = 1,
+  kMin = 2,
+  kMax = 3,
+  kProduct = 4,
+};
+constexpr int kNumReduceOps = 5;
+
+enum class Collective : int32_t {
+  kAllreduce = 0,
+  kAllgather = 1,
+  kBroadcast = 2,
+  kBarrier = 3,
+};
+
+// Device ordinal of host memory; 0, 1, ... are CUDA devices.
+constexpr int kCpuDevice = -1;
+
+size_t DataTypeSize(DataType dtype);
+const char* DataTypeName(DataType dtype);
+const char* ReduceOpName(ReduceOp op);
+const char* CollectiveName(Collective collective);
+std::string DeviceName(int device);
+
+bool IsValidDataType(int32_t value);
+bool IsValidReduceOp(int32_t value);
+bool IsFloatingPoint(DataType dtype);
+
+}  // namespace braid

@@ -1,0 +1,121 @@
+/* braid C API.
+ *
+ * One default engine per process. Every call is thread-safe: several threads may
+ * enqueue collectives at once. Functions return BRAID_OK (0) or a positive
+ * BRAID_ERR_* code; braid_last_error() gives the message of the calling thread's
+ * last failure.
+ *
+ * A collective is asynchronous: it returns a handle at once, and the operation
+ * completes when every rank has submitted a request with the same name. Wait on
+ * the handle (braid_wait), then free it (braid_handle_free).
+ */
+#ifndef BRAID_BRAID_H_
+#define BRAID_BRAID_H_
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Element types (values match braid::DataType). */
+enum {
+  BRAID_UINT8 = 0,
+  BRAID_INT8 = 1,
+  BRAID_INT32 = 2,
+  BRAID_INT64 = 3,
+  BRAID_FLOAT16 = 4,
+  BRAID_BFLOAT16 = 5,
+  BRAID_FLOAT32 = 6,
+  BRAID_FLOAT64 = 7
+};
+
+/* Reduction operators (values match braid::ReduceOp). */
+enum { BRAID_SUM = 0, BRAID_AVERAGE = 1, BRAID_MIN = 2, BRAID_MAX = 3, BRAID_PRODUCT = 4 };
+
+/* Status codes (values match braid::StatusCode). */
+enum {
+  BRAID_OK = 0,
+  BRAID_ERR_INVALID_ARGUMENT = 1,
+  BRAID_ERR_NOT_INITIALIZED = 2,
+  BRAID_ERR_MISMATCH = 3,
+  BRAID_ERR_TIMEOUT = 4,
+  BRAID_ERR_ABORTED = 5,
+  BRAID_ERR_BACKEND = 6,
+  BRAID_ERR_INTERNAL = 7,
+  BRAID_ERR_DUPLICATE_NAME = 8
+};
+
+/* Device ordinal of host memory; 0, 1, ... are CUDA devices. */
+#define BRAID_DEVICE_CPU (-1)
+
+/* A tensor: a dense, contiguous array. */
+typedef struct braid_tensor {
+  void* data;
+  int dtype;            /* BRAID_UINT8 ... BRAID_FLOAT64 */
+  int ndim;             /* 0 for a scalar */
+  const int64_t* shape; /* ndim extents */
+  int device;           /* BRAID_DEVICE_CPU or a CUDA ordinal */
+  void* stream;         /* cudaStream_t the data was produced on; NULL on the host */
+} braid_tensor_t;
+
+typedef struct braid_handle_s* braid_handle_t;
+
+/* Initialises the default engine on MPI_COMM_WORLD (initialising MPI if needed).
+ * Reads the BRAID_* environment variables; a bad value fails with
+ * BRAID_ERR_INVALID_ARGUMENT and a message naming the variable. */
+int braid_init(void);
+/* Same, on the communicator `mpi_comm` points at (an MPI_Comm*). */
+int braid_init_comm(const void* mpi_comm);
+/* Stops the engine; pending operations fail with BRAID_ERR_ABORTED. braid_init may
+ * be called again afterwards. */
+int braid_shutdown(void);
+int braid_is_initialized(void);
+
+/* Position of this process; -1 before init. */
+int braid_rank(void);
+int braid_size(void);
+int braid_local_rank(void);
+int braid_local_size(void);
+int braid_cross_rank(void);
+int braid_cross_size(void);
+
+/* Reduces `input` across ranks into `output` (output may equal input.data: in
+ * place). Elements are multiplied by `prescale` before and `postscale` after the
+ * reduction. */
+int braid_allreduce_async(const char* name, const braid_tensor_t* input, void* output, int op,
+                          double prescale, double postscale, braid_handle_t* handle);
+
+/* Concatenates every rank's `input` along the first dimension (which may differ
+ * between ranks; the other dimensions must agree). The output is allocated by
+ * braid: read it with braid_handle_output after the wait. */
+int braid_allgather_async(const char* name, const braid_tensor_t* input, braid_handle_t* handle);
+
+/* Copies `buffer` on `root` into `buffer` on every rank. */
+int braid_broadcast_async(const char* name, const braid_tensor_t* buffer, int root,
+                          braid_handle_t* handle);
+
+/* 1 when the operation has finished (successfully or not), 0 while pending. */
+int braid_poll(braid_handle_t handle);
+/* Blocks until the operation finishes; returns its status. */
+int braid_wait(braid_handle_t handle);
+/* The failure message of a finished handle ("" when it succeeded). Valid until the
+ * handle is freed. */
+const char* braid_handle_error(braid_handle_t handle);
+/* The braid-owned output of a finished allgather: data, ndim and shape stay valid
+ * until the handle is freed. */
+int braid_handle_output(braid_handle_t handle, const void** data, int* ndim,
+                        const int64_t** shape);
+void braid_handle_free(braid_handle_t handle);
+
+/* Blocks until every rank has called it. */
+int braid_barrier(void);
+
+/* Message of the calling thread's last failed call ("" if none). */
+const char* braid_last_error(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BRAID_BRAID_H_ */
