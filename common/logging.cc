@@ -15,12 +15,18 @@ std::atomic<int> g_rank{-1};
 
 const char* LevelName(LogLevel level) {
   switch (level) {
-    case LogLevel::kTrace: return "TRACE";
-    case LogLevel::kDebug: return "DEBUG";
-    case LogLevel::kInfo: return "INFO";
-    case LogLevel::kWarning: return "WARNING";
-    case LogLevel::kError: return "ERROR";
-    case LogLevel::kFatal: return "FATAL";
+    case LogLevel::kTrace:
+      return "TRACE";
+    case LogLevel::kDebug:
+      return "DEBUG";
+    case LogLevel::kInfo:
+      return "INFO";
+    case LogLevel::kWarning:
+      return "WARNING";
+    case LogLevel::kError:
+      return "ERROR";
+    case LogLevel::kFatal:
+      return "FATAL";
   }
   return "?";
 }
@@ -53,10 +59,18 @@ bool ParseLogLevel(const std::string& text, LogLevel* level) {
   return false;
 }
 
-void SetLogLevel(LogLevel level) { g_level = static_cast<int>(level); }
-LogLevel GetLogLevel() { return static_cast<LogLevel>(g_level.load()); }
-void SetLogRank(int rank) { g_rank = rank; }
-bool LogEnabled(LogLevel level) { return static_cast<int>(level) >= g_level.load(); }
+void SetLogLevel(LogLevel level) {
+  g_level = static_cast<int>(level);
+}
+LogLevel GetLogLevel() {
+  return static_cast<LogLevel>(g_level.load());
+}
+void SetLogRank(int rank) {
+  g_rank = rank;
+}
+bool LogEnabled(LogLevel level) {
+  return static_cast<int>(level) >= g_level.load();
+}
 
 LogMessage::LogMessage(LogLevel level, const char* file, int line) : level_(level) {
   int rank = g_rank.load();

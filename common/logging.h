@@ -7,7 +7,14 @@
 
 namespace braid {
 
-enum class LogLevel : int { kTrace = 0, kDebug = 1, kInfo = 2, kWarning = 3, kError = 4, kFatal = 5 };
+enum class LogLevel : int {
+  kTrace = 0,
+  kDebug = 1,
+  kInfo = 2,
+  kWarning = 3,
+  kError = 4,
+  kFatal = 5
+};
 
 // Parses "trace", "debug", "info", "warning", "error", "fatal" (any case).
 bool ParseLogLevel(const std::string& text, LogLevel* level);
@@ -30,7 +37,7 @@ class LogMessage {
 
 }  // namespace braid
 
-#define BRAID_LOG(level)                                           \
-  if (!::braid::LogEnabled(::braid::LogLevel::k##level)) {         \
-  } else                                                           \
+#define BRAID_LOG(level)                                   \
+  if (!::braid::LogEnabled(::braid::LogLevel::k##level)) { \
+  } else                                                   \
     ::braid::LogMessage(::braid::LogLevel::k##level, __FILE__, __LINE__).stream()

@@ -10,14 +10,14 @@ namespace braid {
 // Values are part of the C API (BRAID_ERR_*): append only.
 enum class StatusCode : int {
   kOk = 0,
-  kInvalidArgument = 1,    // bad input from this caller
-  kNotInitialized = 2,     // op before init or after shutdown
-  kMismatch = 3,           // ranks disagree on a collective
-  kTimeout = 4,            // stall timeout: some rank never submitted
-  kAborted = 5,            // engine shut down with the op pending
-  kBackendError = 6,       // MPI / NCCL / CUDA failure
-  kInternal = 7,           // a bug in braid
-  kDuplicateName = 8,      // the same name is already in flight
+  kInvalidArgument = 1,  // bad input from this caller
+  kNotInitialized = 2,   // op before init or after shutdown
+  kMismatch = 3,         // ranks disagree on a collective
+  kTimeout = 4,          // stall timeout: some rank never submitted
+  kAborted = 5,          // engine shut down with the op pending
+  kBackendError = 6,     // MPI / NCCL / CUDA failure
+  kInternal = 7,         // a bug in braid
+  kDuplicateName = 8,    // the same name is already in flight
 };
 
 class Status {
@@ -36,17 +36,23 @@ class Status {
   std::string message_;
 };
 
-inline Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
-inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
-inline Status BackendError(std::string m) { return {StatusCode::kBackendError, std::move(m)}; }
+inline Status InvalidArgument(std::string m) {
+  return {StatusCode::kInvalidArgument, std::move(m)};
+}
+inline Status Internal(std::string m) {
+  return {StatusCode::kInternal, std::move(m)};
+}
+inline Status BackendError(std::string m) {
+  return {StatusCode::kBackendError, std::move(m)};
+}
 
 const char* StatusCodeName(StatusCode code);
 
 }  // namespace braid
 
 // Returns early from the enclosing function when `expr` yields a non-OK Status.
-#define BRAID_RETURN_IF_ERROR(expr)          \
-  do {                                       \
-    ::braid::Status _braid_st = (expr);      \
-    if (!_braid_st.ok()) return _braid_st;   \
+#define BRAID_RETURN_IF_ERROR(expr)        \
+  do {                                     \
+    ::braid::Status _braid_st = (expr);    \
+    if (!_braid_st.ok()) return _braid_st; \
   } while (0)

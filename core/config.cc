@@ -1,0 +1,147 @@
+#include "core/config.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <sstream>
+
+namespace braid {
+namespace {
+
+// How one variable is parsed and stored: returns a message on a bad value.
+using Apply = std::function<std::string(const std::string& text, Config* config)>;
+
+struct ConfigVar {
+  ConfigVarInfo info;
+  Apply apply;
+};
+
+std::string Range(double lo, double hi) {
+  std::ostringstream s;
+  s << "[" << lo << ", " << hi << "]";
+  return s.str();
+}
+
+bool ParseInt(const std::string& text, int64_t* out) {
+  if (text.empty()) return false;
+  errno = 0;
+  char* end = nullptr;
+  long long v = std::strtoll(text.c_str(), &end, 10);
+  if (errno != 0 || *end != '\0') return false;
+  *out = v;
+  return true;
+}
+
+bool ParseDouble(const std::string& text, double* out) {
+  if (text.empty()) return false;
+  errno = 0;
+  char* end = nullptr;
+  double v = std::strtod(text.c_str(), &end);
+  if (errno != 0 || *end != '\0' || !std::isfinite(v)) return false;
+  *out = v;
+  return true;
+}
+
+ConfigVar IntVar(const char* name, int64_t Config::*field, int64_t lo, int64_t hi,
+                 const char* help) {
+  ConfigVar var;
+  var.info = {name, "int", std::to_string(Config().*field), Range(lo, hi), help};
+  var.apply = [=](const std::string& text, Config* c) -> std::string {
+    int64_t v = 0;
+    if (!ParseInt(text, &v)) return "is not an integer";
+    if (v < lo || v > hi) return "is out of range";
+    c->*field = v;
+    return "";
+  };
+  return var;
+}
+
+ConfigVar FloatVar(const char* name, double Config::*field, double lo, double hi,
+                   const char* help) {
+  ConfigVar var;
+  std::ostringstream def;
+  def << Config().*field;
+  var.info = {name, "float", def.str(), Range(lo, hi), help};
+  var.apply = [=](const std::string& text, Config* c) -> std::string {
+    double v = 0;
+    if (!ParseDouble(text, &v)) return "is not a number";
+    if (v < lo || v > hi) return "is out of range";
+    c->*field = v;
+    return "";
+  };
+  return var;
+}
+
+ConfigVar LogLevelVar() {
+  ConfigVar var;
+  var.info = {"BRAID_LOG_LEVEL", "enum", "warning", "trace|debug|info|warning|error|fatal",
+              "Least severe message printed (rank-prefixed, to stderr)."};
+  var.apply = [](const std::string& text, Config* c) -> std::string {
+    return ParseLogLevel(text, &c->log_level) ? "" : "is not a log level";
+  };
+  return var;
+}
+
+ConfigVar TimelineVar() {
+  ConfigVar var;
+  var.info = {"BRAID_TIMELINE", "string", "", "a file path; %r is replaced by the rank",
+              "Write a Chrome-trace JSON timeline of every tensor's phases to this file. "
+              "Without %r only rank 0 writes."};
+  var.apply = [](const std::string& text, Config* c) -> std::string {
+    c->timeline_path = text;
+    return "";
+  };
+  return var;
+}
+
+const std::vector<ConfigVar>& Registry() {
+  static const std::vector<ConfigVar> vars = {
+      IntVar("BRAID_FUSION_THRESHOLD_BYTES", &Config::fusion_threshold_bytes, 0, int64_t{1} << 40,
+             "Size of the fusion buffer: ready tensors are packed together up to this many "
+             "bytes. 0 disables fusion."),
+      FloatVar("BRAID_CYCLE_TIME_MS", &Config::cycle_time_ms, 0.01, 10000,
+               "Pause between negotiation rounds while some rank waits for others to submit. "
+               "New work starts a round at once."),
+      FloatVar("BRAID_IDLE_CYCLE_TIME_MS", &Config::idle_cycle_time_ms, 1, 60000,
+               "Pause between negotiation rounds while no rank has work pending."),
+      IntVar("BRAID_CACHE_CAPACITY", &Config::cache_capacity, 0, 1 << 20,
+             "Responses remembered so that repeated names skip negotiation. 0 disables it."),
+      FloatVar("BRAID_STALL_WARNING_SECONDS", &Config::stall_warning_seconds, 0.01, 1e7,
+               "Rank 0 logs which ranks are missing which tensors once a tensor has waited "
+               "this long."),
+      FloatVar("BRAID_STALL_TIMEOUT_SECONDS", &Config::stall_timeout_seconds, 0, 1e7,
+               "Fail a tensor on every rank once it has waited this long for the others. "
+               "0 disables the timeout."),
+      LogLevelVar(),
+      TimelineVar(),
+  };
+  return vars;
+}
+
+}  // namespace
+
+std::vector<ConfigVarInfo> DescribeConfigVars() {
+  std::vector<ConfigVarInfo> out;
+  for (const auto& var : Registry()) out.push_back(var.info);
+  return out;
+}
+
+Status LoadConfig(const EnvLookup& lookup, Config* config) {
+  *config = Config();
+  for (const auto& var : Registry()) {
+    const char* value = lookup(var.info.name.c_str());
+    if (value == nullptr) continue;
+    std::string problem = var.apply(value, config);
+    if (!problem.empty()) {
+      return InvalidArgument(var.info.name + "='" + value + "' " + problem + "; expected " +
+                             var.info.type + " " + var.info.accepted);
+    }
+  }
+  return Status::OK();
+}
+
+Status LoadConfigFromEnv(Config* config) {
+  return LoadConfig([](const char* name) { return std::getenv(name); }, config);
+}
+
+}  // namespace braid

@@ -1,0 +1,48 @@
+// The config registry: every BRAID_* environment variable is declared once here
+// (name, type, default, unit in the name, help text, validation). A bad value is an
+// error at init naming the variable and what it accepts; nothing is silently ignored.
+//
+// Threading: Config is a plain value, copied into the engine at init.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "common/logging.h"
+#include "common/status.h"
+
+namespace braid {
+
+struct Config {
+  int64_t fusion_threshold_bytes = 64 << 20;
+  double cycle_time_ms = 1.0;
+  double idle_cycle_time_ms = 100.0;
+  int64_t cache_capacity = 1024;
+  double stall_warning_seconds = 60.0;
+  double stall_timeout_seconds = 0.0;  // 0: stalls are only reported
+  LogLevel log_level = LogLevel::kWarning;
+  std::string timeline_path;  // empty: no timeline
+};
+
+// One declared variable, as shown by `braidrun --help-env`.
+struct ConfigVarInfo {
+  std::string name;
+  std::string type;           // "int", "float", "string", "enum"
+  std::string default_value;  // as text
+  std::string accepted;       // e.g. "[0, 1099511627776]" or "trace|debug|..."
+  std::string help;
+};
+
+// Every declared variable, in declaration order.
+std::vector<ConfigVarInfo> DescribeConfigVars();
+
+// Reads every declared variable through `lookup` (returns null when unset) into
+// `config`, starting from the defaults.
+using EnvLookup = std::function<const char*(const char* name)>;
+Status LoadConfig(const EnvLookup& lookup, Config* config);
+// LoadConfig over the process environment.
+Status LoadConfigFromEnv(Config* config);
+
+}  // namespace braid

@@ -1,0 +1,180 @@
+#include "core/controller.h"
+
+#include <algorithm>
+
+#include "common/logging.h"
+#include "core/wire.h"
+
+namespace braid {
+namespace {
+
+// Flag bits of word 0; they travel inverted so that the AND computes their OR.
+constexpr uint64_t kFlagUncached = 1;  // some rank has names for rank 0
+constexpr uint64_t kFlagShutdown = 2;  // some rank asked to stop
+constexpr uint64_t kFlagWaiting = 4;   // some rank still has names pending
+
+bool TestBit(const std::vector<uint64_t>& words, size_t base, uint32_t bit) {
+  return (words[base + bit / 64] >> (bit % 64)) & 1u;
+}
+void SetBit(std::vector<uint64_t>* words, size_t base, uint32_t bit) {
+  (*words)[base + bit / 64] |= uint64_t{1} << (bit % 64);
+}
+
+Clock::duration Seconds(double s) {
+  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+}
+
+}  // namespace
+
+Controller::Controller(ControlChannel* channel, const Config& config)
+    : channel_(channel),
+      rank_(channel->rank()),
+      size_(channel->size()),
+      cache_words_((static_cast<size_t>(config.cache_capacity) + 63) / 64),
+      cache_(static_cast<uint32_t>(config.cache_capacity)) {
+  // A cached name that waits this long is sent through rank 0 instead, where the
+  // stall inspector can see which ranks are missing.
+  double patience = std::min(1.0, config.stall_warning_seconds / 2);
+  if (config.stall_timeout_seconds > 0)
+    patience = std::min(patience, config.stall_timeout_seconds / 2);
+  cache_patience_ = Seconds(patience);
+  if (rank_ == 0) {
+    table_ = std::make_unique<MessageTable>(size_);
+    stall_ = std::make_unique<StallInspector>(config.stall_warning_seconds,
+                                              config.stall_timeout_seconds);
+  }
+}
+
+void Controller::Classify(const std::vector<RequestMeta>& fresh, Clock::time_point now) {
+  for (const RequestMeta& meta : fresh) {
+    uint32_t slot = 0;
+    switch (cache_.capacity() ? cache_.Find(meta, rank_, &slot) : ResponseCache::Match::kMiss) {
+      case ResponseCache::Match::kHit:
+        cached_waiting_[slot] = CachedWait{meta, now};
+        break;
+      case ResponseCache::Match::kStale:
+        stale_slots_.push_back(slot);
+        to_send_.push_back(meta);
+        break;
+      case ResponseCache::Match::kMiss:
+        to_send_.push_back(meta);
+        break;
+    }
+  }
+}
+
+std::vector<uint64_t> Controller::PackBits(bool want_shutdown, Clock::time_point now) {
+  std::vector<uint64_t> bits(1 + 2 * cache_words_, 0);
+  uint64_t flags = 0;
+  for (const auto& kv : cached_waiting_) {
+    if (now - kv.second.since >= cache_patience_) {
+      stale_slots_.push_back(kv.first);
+    } else {
+      SetBit(&bits, 1, kv.first);
+    }
+  }
+  bool root_busy = table_ && !table_->empty();
+  if (!to_send_.empty() || !stale_slots_.empty()) flags |= kFlagUncached;
+  if (root_busy && stall_->Due(now)) flags |= kFlagUncached;
+  if (want_shutdown) flags |= kFlagShutdown;
+  if (!cached_waiting_.empty() || !to_send_.empty() || root_busy) flags |= kFlagWaiting;
+  for (uint32_t slot : stale_slots_) SetBit(&bits, 1 + cache_words_, slot);
+  bits[0] = ~flags;
+  for (size_t i = 1 + cache_words_; i < bits.size(); ++i) bits[i] = ~bits[i];
+  stale_slots_.clear();
+  return bits;
+}
+
+void Controller::ApplyInvalidations(const std::vector<uint32_t>& stale) {
+  for (uint32_t slot : stale) {
+    auto it = cached_waiting_.find(slot);
+    if (it != cached_waiting_.end()) {
+      to_send_.push_back(it->second.meta);
+      cached_waiting_.erase(it);
+    }
+    cache_.Erase(slot);
+  }
+}
+
+void Controller::TakeCacheHits(const std::vector<uint64_t>& bits, RoundResult* result) {
+  for (uint32_t slot = 0; slot < cache_.capacity(); ++slot) {
+    if (!TestBit(bits, 1, slot)) continue;
+    result->responses.push_back(cache_.Get(slot));
+    cache_.Touch(slot);
+    cached_waiting_.erase(slot);
+  }
+}
+
+Status Controller::RunRound(const std::vector<RequestMeta>& fresh, bool want_shutdown,
+                            RoundResult* result) {
+  Clock::time_point now = Clock::now();
+  Classify(fresh, now);
+  std::vector<uint64_t> bits = PackBits(want_shutdown, now);
+  BRAID_RETURN_IF_ERROR(channel_->AllreduceBitAnd(&bits));
+
+  uint64_t flags = ~bits[0];
+  std::vector<uint32_t> stale;
+  for (uint32_t slot = 0; slot < cache_.capacity(); ++slot) {
+    if (!TestBit(bits, 1 + cache_words_, slot)) stale.push_back(slot);  // inverted
+  }
+  ApplyInvalidations(stale);
+  TakeCacheHits(bits, result);
+  result->shutdown = flags & kFlagShutdown;
+  result->negotiated = (flags & kFlagUncached) || !stale.empty();
+  if (result->negotiated) BRAID_RETURN_IF_ERROR(Negotiate(result));
+  result->anyone_waiting = (flags & kFlagWaiting) || !cached_waiting_.empty() ||
+                           !to_send_.empty() || (table_ && !table_->empty());
+  return Status::OK();
+}
+
+Status Controller::Negotiate(RoundResult* result) {
+  std::vector<std::string> lists;
+  BRAID_RETURN_IF_ERROR(channel_->GatherToRoot(EncodeRequests(to_send_), &lists));
+  to_send_.clear();
+  std::string answer;
+  Status decided;
+  if (rank_ == 0) {
+    std::vector<Response> responses;
+    DecideOnRoot(lists, &responses, &decided);
+    answer = decided.ok() ? EncodeResponses(responses) : std::string();
+  }
+  BRAID_RETURN_IF_ERROR(channel_->BroadcastFromRoot(&answer));
+  std::vector<Response> responses;
+  BRAID_RETURN_IF_ERROR(DecodeResponses(answer, &responses));
+  Remember(responses);
+  for (auto& r : responses) result->responses.push_back(std::move(r));
+  return decided;
+}
+
+void Controller::DecideOnRoot(const std::vector<std::string>& lists, std::vector<Response>* out,
+                              Status* status) {
+  Clock::time_point now = Clock::now();
+  for (int r = 0; r < static_cast<int>(lists.size()); ++r) {
+    std::vector<RequestMeta> metas;
+    *status = DecodeRequests(lists[r], &metas);
+    if (!status->ok()) return;
+    for (const RequestMeta& meta : metas) {
+      if (table_->Add(r, meta, now)) out->push_back(table_->TakeResponse(meta.name));
+    }
+  }
+  if (stall_->Due(now)) stall_->Inspect(table_.get(), now, out);
+}
+
+void Controller::Remember(const std::vector<Response>& responses) {
+  if (cache_.capacity() == 0) return;
+  for (const Response& response : responses) {
+    if (response.is_error()) continue;
+    bool evicted = false;
+    uint32_t slot = cache_.Put(response, &evicted);
+    if (!evicted) continue;
+    // The slot now holds another name: a request still waiting on the old one
+    // goes through rank 0 next round.
+    auto it = cached_waiting_.find(slot);
+    if (it != cached_waiting_.end()) {
+      to_send_.push_back(it->second.meta);
+      cached_waiting_.erase(it);
+    }
+  }
+}
+
+}  // namespace braid

@@ -1,0 +1,82 @@
+#include "core/coordinator.h"
+
+#include "common/logging.h"
+
+namespace braid {
+namespace {
+
+Clock::duration Millis(double ms) {
+  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double, std::milli>(ms));
+}
+
+}  // namespace
+
+Coordinator::Coordinator(Transport* transport, TensorQueue* queue, const Config& config,
+                         Timeline* timeline)
+    : queue_(queue),
+      config_(config),
+      timeline_(timeline),
+      controller_(transport->control(), config),
+      executor_(transport, config.fusion_threshold_bytes, timeline) {}
+
+Coordinator::~Coordinator() {
+  RequestStop();
+  Join();
+}
+
+void Coordinator::Start() {
+  running_ = true;
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void Coordinator::RequestStop() {
+  stop_requested_ = true;
+  queue_->Wake();
+}
+
+void Coordinator::Join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+Clock::time_point Coordinator::NextDeadline(Clock::time_point round_end,
+                                            bool anyone_waiting) const {
+  return round_end + Millis(anyone_waiting ? config_.cycle_time_ms : config_.idle_cycle_time_ms);
+}
+
+void Coordinator::Loop() {
+  Status failure;
+  bool anyone_waiting = false;
+  Clock::time_point round_end = Clock::now();
+  while (true) {
+    // Sleep until new work arrives or the cycle deadline passes.
+    queue_->WaitForWork(NextDeadline(round_end, anyone_waiting));
+    Clock::time_point round_start = Clock::now();
+    std::vector<RequestMeta> fresh = queue_->TakeNew();
+    if (timeline_) {
+      for (const RequestMeta& m : fresh) negotiation_start_[m.name] = round_start;
+    }
+    RoundResult round;
+    failure = controller_.RunRound(fresh, stop_requested_, &round);
+    if (!failure.ok()) break;
+    // The next deadline counts from the round's end, which every rank reaches at
+    // about the same moment: their idle rounds stay aligned and nobody waits long.
+    round_end = Clock::now();
+    executor_.Execute(round.responses, &negotiation_start_, queue_);
+    if (round.shutdown) break;
+    anyone_waiting = round.anyone_waiting;
+  }
+  if (!failure.ok()) {
+    BRAID_LOG(Error) << "control plane failed, engine stopped: " << failure.message();
+    queue_->Close(Status(failure.code(),
+                         "the braid engine stopped after a control-plane "
+                         "failure: " +
+                             failure.message()));
+  } else {
+    queue_->Close(Status(StatusCode::kAborted,
+                         "the braid engine was shut down (on this rank or another) "
+                         "before this operation completed"));
+  }
+  running_ = false;
+}
+
+}  // namespace braid

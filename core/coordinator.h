@@ -1,0 +1,54 @@
+// The coordinator: the engine's background thread. Each cycle it takes the newly
+// submitted requests, runs a negotiation round with the other ranks, and executes
+// what they agreed on.
+//
+// It never spins: between rounds it sleeps on the tensor queue's condition
+// variable. New work wakes it at once; otherwise it wakes after the cycle time when
+// some rank still waits (so that late ranks are met), or after the longer idle
+// cycle time when nobody does (so that shutdowns and stalls are noticed).
+//
+// Threading: Start/RequestStop/Join are called by the engine's owner thread.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "collectives/transport.h"
+#include "core/config.h"
+#include "core/controller.h"
+#include "core/executor.h"
+#include "core/tensor_queue.h"
+#include "core/timeline.h"
+
+namespace braid {
+
+class Coordinator {
+ public:
+  Coordinator(Transport* transport, TensorQueue* queue, const Config& config, Timeline* timeline);
+  ~Coordinator();
+
+  void Start();
+  // Asks every rank's coordinator to stop at the next round; pending requests fail.
+  void RequestStop();
+  void Join();
+  bool running() const { return running_; }
+
+ private:
+  void Loop();
+  Clock::time_point NextDeadline(Clock::time_point round_end, bool anyone_waiting) const;
+
+  TensorQueue* queue_;
+  Config config_;
+  Timeline* timeline_;
+  Controller controller_;
+  Executor executor_;
+  std::unordered_map<std::string, Clock::time_point> negotiation_start_;
+  std::atomic<bool> stop_requested_{false};
+  std::atomic<bool> running_{false};
+  std::thread thread_;
+};
+
+}  // namespace braid

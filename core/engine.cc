@@ -1,0 +1,68 @@
+#include "core/engine.h"
+
+#include "common/logging.h"
+
+namespace braid {
+
+Status Engine::Create(const EngineOptions& options, std::unique_ptr<Engine>* out) {
+  Config config;
+  BRAID_RETURN_IF_ERROR(LoadConfigFromEnv(&config));
+  return Create(options, config, out);
+}
+
+Status Engine::Create(const EngineOptions& options, const Config& config,
+                      std::unique_ptr<Engine>* out) {
+  SetLogLevel(config.log_level);
+  TransportOptions transport_options;
+  transport_options.mpi_comm = options.mpi_comm;
+  std::unique_ptr<Transport> transport;
+  BRAID_RETURN_IF_ERROR(CreateTransport(transport_options, &transport));
+  SetLogRank(transport->info().rank);
+  std::unique_ptr<Timeline> timeline;
+  BRAID_RETURN_IF_ERROR(Timeline::Open(config.timeline_path, transport->info().rank, &timeline));
+  out->reset(new Engine(config, std::move(transport), std::move(timeline)));
+  BRAID_LOG(Debug) << "engine started: rank " << (*out)->world().rank << " of "
+                   << (*out)->world().size;
+  return Status::OK();
+}
+
+Engine::Engine(const Config& config, std::unique_ptr<Transport> transport,
+               std::unique_ptr<Timeline> timeline)
+    : config_(config), transport_(std::move(transport)), timeline_(std::move(timeline)) {
+  coordinator_ = std::make_unique<Coordinator>(transport_.get(), &queue_, config_, timeline_.get());
+  coordinator_->Start();
+}
+
+Engine::~Engine() {
+  Shutdown();
+  // The coordinator goes first: it uses the timeline and the transport.
+  coordinator_.reset();
+  timeline_.reset();
+  transport_.reset();
+}
+
+void Engine::Shutdown() {
+  coordinator_->RequestStop();
+  coordinator_->Join();
+}
+
+bool Engine::running() const {
+  return coordinator_->running();
+}
+
+Status Engine::Enqueue(Request request, std::shared_ptr<Handle>* handle) {
+  BRAID_RETURN_IF_ERROR(ValidateRequest(request.meta, world().size));
+  if (request.meta.NumElements() > 0 &&
+      (request.input == nullptr ||
+       (request.meta.collective != Collective::kAllgather && request.output == nullptr))) {
+    return InvalidArgument("'" + request.meta.name + "': the data pointer is null");
+  }
+  if (!request.handle) request.handle = std::make_shared<Handle>();
+  request.enqueued_at = Clock::now();
+  std::shared_ptr<Handle> h = request.handle;
+  BRAID_RETURN_IF_ERROR(queue_.Add(std::move(request)));
+  *handle = std::move(h);
+  return Status::OK();
+}
+
+}  // namespace braid

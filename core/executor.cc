@@ -1,0 +1,215 @@
+#include "core/executor.h"
+
+#include <cstring>
+
+#include "collectives/cpu/reduce.h"
+#include "common/logging.h"
+
+namespace braid {
+namespace {
+
+BufferView ViewOf(const Request& r, void* data) {
+  BufferView v;
+  v.data = data;
+  v.count = r.meta.NumElements();
+  v.dtype = r.meta.dtype;
+  v.device = r.meta.device;
+  v.stream = r.stream;
+  return v;
+}
+
+// The backend reduces with sum, min, max or product; average is a sum followed by
+// a division (folded into the postscale factor for floating types).
+struct ReducePlan {
+  ReduceOp backend_op;
+  double prescale;
+  double postscale;
+  int64_t integer_divisor;  // 1 when nothing to divide
+};
+
+ReducePlan PlanReduce(const RequestMeta& meta, int world_size) {
+  ReducePlan plan{meta.op, meta.prescale, meta.postscale, 1};
+  if (meta.op == ReduceOp::kAverage) {
+    plan.backend_op = ReduceOp::kSum;
+    if (IsFloatingPoint(meta.dtype)) {
+      plan.postscale /= world_size;
+    } else {
+      plan.integer_divisor = world_size;
+    }
+  }
+  return plan;
+}
+
+void PostProcess(const ReducePlan& plan, const Request& r, const void* reduced) {
+  int64_t n = r.meta.NumElements();
+  cpu::ScaleCopy(r.output, reduced, n, r.meta.dtype, plan.postscale);
+  if (plan.integer_divisor != 1) cpu::DivideBy(r.output, n, r.meta.dtype, plan.integer_divisor);
+}
+
+}  // namespace
+
+Executor::Executor(Transport* transport, int64_t fusion_threshold_bytes, Timeline* timeline)
+    : transport_(transport),
+      world_size_(transport->info().size),
+      fusion_threshold_bytes_(fusion_threshold_bytes),
+      timeline_(timeline),
+      fusion_buffer_(fusion_threshold_bytes) {}
+
+void Executor::Execute(const std::vector<Response>& responses,
+                       std::unordered_map<std::string, Clock::time_point>* negotiation_start,
+                       TensorQueue* queue) {
+  Clock::time_point now = Clock::now();
+  for (const FusionGroup& group : PlanFusion(responses, fusion_threshold_bytes_)) {
+    std::vector<Request> requests;
+    for (size_t i = group.first; i < group.first + group.count; ++i) {
+      Request r;
+      // A rank that never submitted an errored name has nothing to fail.
+      if (!queue->Take(responses[i].meta.name, &r)) continue;
+      if (timeline_) {
+        auto it = negotiation_start->find(r.meta.name);
+        Clock::time_point seen = it == negotiation_start->end() ? now : it->second;
+        timeline_->Record(r.meta.name, "QUEUE", r.enqueued_at, seen);
+        timeline_->Record(r.meta.name, "NEGOTIATE", seen, now);
+        if (it != negotiation_start->end()) negotiation_start->erase(it);
+      }
+      requests.push_back(std::move(r));
+    }
+    if (requests.empty()) continue;
+    if (requests.size() != group.count && !responses[group.first].is_error()) {
+      Status bug = Internal("rank agreed on '" + responses[group.first].meta.name +
+                            "' but has no such request pending");
+      for (auto& r : requests) Finish(&r, bug);
+      continue;
+    }
+    RunGroup(responses, group, &requests);
+  }
+}
+
+void Executor::RunGroup(const std::vector<Response>& responses, const FusionGroup& group,
+                        std::vector<Request>* requests) {
+  const Response& agreed = responses[group.first];
+  Status status;
+  if (agreed.is_error()) {
+    status = Status(agreed.error_code, agreed.error);
+  } else if (transport_->BackendFor(agreed.meta.device) == nullptr) {
+    status = InvalidArgument("no backend in this build handles tensors on " +
+                             DeviceName(agreed.meta.device) + " ('" + agreed.meta.name + "')");
+  } else {
+    switch (agreed.meta.collective) {
+      case Collective::kAllreduce:
+        status = Allreduce(agreed, requests);
+        break;
+      case Collective::kAllgather:
+        status = Allgather(agreed, &(*requests)[0]);
+        break;
+      case Collective::kBroadcast:
+        status = Broadcast(agreed, &(*requests)[0]);
+        break;
+      case Collective::kBarrier:
+        status = transport_->BackendFor(agreed.meta.device)->Barrier();
+        break;
+    }
+  }
+  for (auto& r : *requests) Finish(&r, status);
+}
+
+Status Executor::Allreduce(const Response& agreed, std::vector<Request>* requests) {
+  if (requests->size() == 1) return AllreduceInPlace(agreed, &(*requests)[0]);
+  return AllreduceFused(agreed, requests);
+}
+
+Status Executor::AllreduceInPlace(const Response& agreed, Request* r) {
+  ReducePlan plan = PlanReduce(agreed.meta, world_size_);
+  Clock::time_point t0 = Clock::now();
+  cpu::ScaleCopy(r->output, r->input, r->meta.NumElements(), r->meta.dtype, plan.prescale);
+  Clock::time_point t1 = Clock::now();
+  Status st =
+      transport_->BackendFor(r->meta.device)->Allreduce(ViewOf(*r, r->output), plan.backend_op);
+  Clock::time_point t2 = Clock::now();
+  if (st.ok()) PostProcess(plan, *r, r->output);
+  if (timeline_) {
+    timeline_->Record(r->meta.name, "PACK", t0, t1);
+    timeline_->Record(r->meta.name, "ALLREDUCE", t1, t2);
+    timeline_->Record(r->meta.name, "UNPACK", t2, Clock::now());
+  }
+  return st;
+}
+
+Status Executor::AllreduceFused(const Response& agreed, std::vector<Request>* requests) {
+  ReducePlan plan = PlanReduce(agreed.meta, world_size_);
+  DataType dtype = agreed.meta.dtype;
+  int64_t elem = static_cast<int64_t>(DataTypeSize(dtype));
+  Clock::time_point t0 = Clock::now();
+  int64_t offset = 0;
+  for (const Request& r : *requests) {
+    int64_t n = r.meta.NumElements();
+    cpu::ScaleCopy(fusion_buffer_.data() + offset * elem, r.input, n, dtype, plan.prescale);
+    offset += n;
+  }
+  Clock::time_point t1 = Clock::now();
+  BufferView fused;
+  fused.data = fusion_buffer_.data();
+  fused.count = offset;
+  fused.dtype = dtype;
+  fused.device = agreed.meta.device;
+  Status st = transport_->BackendFor(agreed.meta.device)->Allreduce(fused, plan.backend_op);
+  Clock::time_point t2 = Clock::now();
+  offset = 0;
+  for (const Request& r : *requests) {
+    if (st.ok()) PostProcess(plan, r, fusion_buffer_.data() + offset * elem);
+    offset += r.meta.NumElements();
+  }
+  if (timeline_) {
+    Trace(*requests, "PACK", t0);
+    for (const Request& r : *requests) timeline_->Record(r.meta.name, "ALLREDUCE", t1, t2);
+    Trace(*requests, "UNPACK", t2);
+  }
+  return st;
+}
+
+Status Executor::Allgather(const Response& agreed, Request* r) {
+  int64_t row = 1;
+  for (size_t d = 1; d < r->meta.shape.size(); ++d) row *= r->meta.shape[d];
+  std::vector<int64_t> counts;
+  int64_t total_rows = 0;
+  for (int64_t rows : agreed.first_dims) {
+    counts.push_back(rows * row);
+    total_rows += rows;
+  }
+  std::vector<int64_t>& shape = r->handle->output_shape();
+  shape = r->meta.shape;
+  shape[0] = total_rows;
+  std::vector<char>& out = r->handle->owned_output();
+  out.resize(static_cast<size_t>(total_rows * row) * DataTypeSize(r->meta.dtype));
+  BufferView recv = ViewOf(*r, out.data());
+  recv.count = total_rows * row;
+  BufferView send = ViewOf(*r, const_cast<void*>(r->input));
+  Clock::time_point t0 = Clock::now();
+  Status st = transport_->BackendFor(r->meta.device)->Allgatherv(send, recv, counts);
+  if (timeline_) timeline_->Record(r->meta.name, "ALLGATHER", t0, Clock::now());
+  return st;
+}
+
+Status Executor::Broadcast(const Response& agreed, Request* r) {
+  (void)agreed;
+  int64_t bytes = r->meta.NumElements() * static_cast<int64_t>(DataTypeSize(r->meta.dtype));
+  if (r->output != r->input && bytes > 0)
+    std::memcpy(r->output, r->input, static_cast<size_t>(bytes));
+  Clock::time_point t0 = Clock::now();
+  Status st =
+      transport_->BackendFor(r->meta.device)->Broadcast(ViewOf(*r, r->output), r->meta.root);
+  if (timeline_) timeline_->Record(r->meta.name, "BROADCAST", t0, Clock::now());
+  return st;
+}
+
+void Executor::Trace(const std::vector<Request>& requests, const char* phase,
+                     Clock::time_point start) {
+  Clock::time_point end = Clock::now();
+  for (const Request& r : requests) timeline_->Record(r.meta.name, phase, start, end);
+}
+
+void Executor::Finish(Request* request, const Status& status) {
+  request->handle->Complete(status);
+}
+
+}  // namespace braid

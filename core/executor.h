@@ -1,0 +1,49 @@
+// The executor runs the agreed responses on this rank: it takes the matching
+// requests out of the pending table, packs fused groups into the persistent fusion
+// buffer, calls the backend, unpacks, applies averaging and scale factors, and
+// completes the handles.
+//
+// Threading: coordinator thread only.
+#pragma once
+
+#include <functional>
+#include <unordered_map>
+#include <vector>
+
+#include "collectives/transport.h"
+#include "core/fusion.h"
+#include "core/request.h"
+#include "core/tensor_queue.h"
+#include "core/timeline.h"
+
+namespace braid {
+
+class Executor {
+ public:
+  Executor(Transport* transport, int64_t fusion_threshold_bytes, Timeline* timeline);
+
+  // Runs `responses` in order. `negotiation_start` maps names to the time the
+  // coordinator first saw them (filled only when a timeline is written).
+  void Execute(const std::vector<Response>& responses,
+               std::unordered_map<std::string, Clock::time_point>* negotiation_start,
+               TensorQueue* queue);
+
+ private:
+  void RunGroup(const std::vector<Response>& responses, const FusionGroup& group,
+                std::vector<Request>* requests);
+  Status Allreduce(const Response& agreed, std::vector<Request>* requests);
+  Status AllreduceInPlace(const Response& agreed, Request* request);
+  Status AllreduceFused(const Response& agreed, std::vector<Request>* requests);
+  Status Allgather(const Response& agreed, Request* request);
+  Status Broadcast(const Response& agreed, Request* request);
+  void Finish(Request* request, const Status& status);
+  void Trace(const std::vector<Request>& requests, const char* phase, Clock::time_point start);
+
+  Transport* transport_;
+  int world_size_;
+  int64_t fusion_threshold_bytes_;
+  Timeline* timeline_;
+  PrefaultedBuffer fusion_buffer_;
+};
+
+}  // namespace braid

@@ -1,0 +1,31 @@
+#include "core/handle.h"
+
+namespace braid {
+
+bool Handle::Poll() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return done_;
+}
+
+Status Handle::Wait() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  done_cv_.wait(lock, [this] { return done_; });
+  return status_;
+}
+
+void Handle::Complete(Status status) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (done_) return;
+    done_ = true;
+    status_ = std::move(status);
+  }
+  done_cv_.notify_all();
+}
+
+Status Handle::status() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return status_;
+}
+
+}  // namespace braid

@@ -1,0 +1,48 @@
+// Rank 0's record of which ranks have submitted which uncached names. When every
+// rank has submitted a name, the table turns the submissions into one response:
+// the agreed parameters, or an error naming the disagreement.
+//
+// Threading: coordinator thread of rank 0 only.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/request.h"
+
+namespace braid {
+
+class MessageTable {
+ public:
+  explicit MessageTable(int world_size) : world_size_(world_size) {}
+
+  struct Entry {
+    std::vector<RequestMeta> by_rank;
+    std::vector<bool> submitted;
+    int count = 0;
+    Clock::time_point first_seen;
+    Clock::time_point last_warned;
+  };
+
+  // Records `meta` from `rank`. Returns true when this completes the name.
+  bool Add(int rank, const RequestMeta& meta, Clock::time_point now);
+
+  // Builds the response for a complete name and forgets it.
+  Response TakeResponse(const std::string& name);
+  // Forgets a name, answering it with an error.
+  Response TakeError(const std::string& name, StatusCode code, const std::string& message);
+
+  std::map<std::string, Entry>& entries() { return entries_; }
+  bool empty() const { return entries_.empty(); }
+
+ private:
+  int world_size_;
+  std::map<std::string, Entry> entries_;
+};
+
+// Checks that every rank submitted the same collective; returns the mismatch
+// message ("" when they agree).
+std::string FindMismatch(const std::vector<RequestMeta>& by_rank);
+
+}  // namespace braid

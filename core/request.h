@@ -1,0 +1,62 @@
+// What a framework thread hands the engine (Request) and what the ranks agree on
+// (Response). RequestMeta and Response cross the wire (core/wire.h); the pointers
+// in Request stay on this rank.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "common/types.h"
+#include "core/handle.h"
+
+namespace braid {
+
+using Clock = std::chrono::steady_clock;
+
+// The description of a request that every rank must agree on.
+struct RequestMeta {
+  std::string name;
+  Collective collective = Collective::kAllreduce;
+  DataType dtype = DataType::kFloat32;
+  ReduceOp op = ReduceOp::kSum;
+  int32_t root = 0;
+  int32_t device = kCpuDevice;
+  double prescale = 1.0;
+  double postscale = 1.0;
+  std::vector<int64_t> shape;
+
+  int64_t NumElements() const;
+  bool operator==(const RequestMeta& other) const;
+};
+
+struct Request {
+  RequestMeta meta;
+  const void* input = nullptr;
+  void* output = nullptr;  // equal to input for in-place operations
+  void* stream = nullptr;
+  std::shared_ptr<Handle> handle;
+  Clock::time_point enqueued_at;
+};
+
+// The ranks' decision about one tensor name: execute it (with the agreed
+// parameters) or fail it everywhere with `error`.
+struct Response {
+  RequestMeta meta;  // as submitted by rank 0 (shape: rank 0's)
+  // allgather: the first dimension on every rank, in rank order.
+  std::vector<int64_t> first_dims;
+  StatusCode error_code = StatusCode::kOk;
+  std::string error;
+
+  bool is_error() const { return error_code != StatusCode::kOk; }
+  int64_t NumBytes() const;
+};
+
+// Checks a request for things that are wrong on this rank alone.
+Status ValidateRequest(const RequestMeta& meta, int world_size);
+
+}  // namespace braid

@@ -1,0 +1,70 @@
+#include "core/response_cache.h"
+
+namespace braid {
+
+bool ResponseMatches(const Response& response, const RequestMeta& meta, int rank) {
+  const RequestMeta& agreed = response.meta;
+  if (meta.collective != Collective::kAllgather) return agreed == meta;
+  // Allgather: the first dimension may differ between ranks.
+  if (meta.shape.empty() || rank >= static_cast<int>(response.first_dims.size())) return false;
+  if (response.first_dims[rank] != meta.shape[0]) return false;
+  RequestMeta a = agreed, b = meta;
+  a.shape[0] = b.shape[0] = 0;
+  return a == b;
+}
+
+ResponseCache::ResponseCache(uint32_t capacity) : capacity_(capacity), slots_(capacity) {
+  for (uint32_t i = 0; i < capacity; ++i) free_.insert(i);
+}
+
+ResponseCache::Match ResponseCache::Find(const RequestMeta& meta, int rank, uint32_t* slot) const {
+  auto it = by_name_.find(meta.name);
+  if (it == by_name_.end()) return Match::kMiss;
+  *slot = it->second;
+  return ResponseMatches(slots_[it->second].response, meta, rank) ? Match::kHit : Match::kStale;
+}
+
+uint32_t ResponseCache::TakeFreeSlot(bool* evicted) {
+  *evicted = false;
+  if (!free_.empty()) {
+    uint32_t slot = *free_.begin();
+    free_.erase(free_.begin());
+    return slot;
+  }
+  uint32_t victim = 0;
+  for (uint32_t i = 1; i < capacity_; ++i) {
+    if (slots_[i].last_used < slots_[victim].last_used) victim = i;
+  }
+  by_name_.erase(slots_[victim].response.meta.name);
+  *evicted = true;
+  return victim;
+}
+
+uint32_t ResponseCache::Put(const Response& response, bool* evicted) {
+  *evicted = false;
+  uint32_t slot;
+  auto it = by_name_.find(response.meta.name);
+  if (it != by_name_.end()) {
+    slot = it->second;
+  } else {
+    slot = TakeFreeSlot(evicted);
+    by_name_[response.meta.name] = slot;
+  }
+  slots_[slot].response = response;
+  slots_[slot].used = true;
+  slots_[slot].last_used = ++clock_;
+  return slot;
+}
+
+void ResponseCache::Touch(uint32_t slot) {
+  slots_[slot].last_used = ++clock_;
+}
+
+void ResponseCache::Erase(uint32_t slot) {
+  if (!slots_[slot].used) return;
+  by_name_.erase(slots_[slot].response.meta.name);
+  slots_[slot] = Slot();
+  free_.insert(slot);
+}
+
+}  // namespace braid

@@ -1,0 +1,74 @@
+#include "core/tensor_queue.h"
+
+namespace braid {
+
+Status TensorQueue::Add(Request request) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (closed_) return Status(StatusCode::kAborted, "the braid engine is shutting down");
+    const std::string& name = request.meta.name;
+    if (pending_.count(name)) {
+      return Status(StatusCode::kDuplicateName,
+                    "a collective named '" + name +
+                        "' is already in flight; wait for it before reusing the name");
+    }
+    fresh_.push_back(request.meta);
+    pending_.emplace(name, std::move(request));
+  }
+  work_cv_.notify_one();
+  return Status::OK();
+}
+
+std::vector<RequestMeta> TensorQueue::TakeNew() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<RequestMeta> out;
+  out.swap(fresh_);
+  return out;
+}
+
+bool TensorQueue::Take(const std::string& name, Request* request) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = pending_.find(name);
+  if (it == pending_.end()) return false;
+  *request = std::move(it->second);
+  pending_.erase(it);
+  return true;
+}
+
+void TensorQueue::WaitForWork(Clock::time_point deadline) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  work_cv_.wait_until(lock, deadline, [this] { return !fresh_.empty() || woken_; });
+  woken_ = false;
+}
+
+void TensorQueue::Wake() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    woken_ = true;
+  }
+  work_cv_.notify_one();
+}
+
+void TensorQueue::Close(const Status& status) {
+  std::unordered_map<std::string, Request> failed;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    closed_ = true;
+    failed.swap(pending_);
+    fresh_.clear();
+  }
+  for (auto& entry : failed) entry.second.handle->Complete(status);
+}
+
+void TensorQueue::Reopen() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  closed_ = false;
+  woken_ = false;
+}
+
+size_t TensorQueue::pending() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return pending_.size();
+}
+
+}  // namespace braid

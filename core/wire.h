@@ -1,0 +1,20 @@
+// Message encoding for the control plane: the ready lists workers send to rank 0
+// and the ordered response lists rank 0 sends back. A compact little-endian binary
+// format; decoding checks every length, so a corrupt message is an error, not a crash.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "core/request.h"
+
+namespace braid {
+
+std::string EncodeRequests(const std::vector<RequestMeta>& requests);
+Status DecodeRequests(const std::string& bytes, std::vector<RequestMeta>* requests);
+
+std::string EncodeResponses(const std::vector<Response>& responses);
+Status DecodeResponses(const std::string& bytes, std::vector<Response>* responses);
+
+}  // namespace braid
