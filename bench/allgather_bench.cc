@@ -1,0 +1,97 @@
+// Allgather sweep: braid_allgather_async (braid allocates and owns the output)
+// against MPI_Allgather from the same input into a preallocated output. As in
+// nccl-tests, a row's size is the total output bytes and its count the elements
+// each rank contributes. Freeing braid's output is part of the engine's time.
+#include <string>
+
+#include "bench.h"
+#include "buffer.h"
+#include "engine_ops.h"
+#include "raw_ops.h"
+#include "verify.h"
+
+namespace bench {
+namespace {
+
+class AllgatherSweep {
+ public:
+  AllgatherSweep(const Context& c, int64_t max_count)
+      : c_(c),
+        dtype_(*c.options.dtype),
+        input_(static_cast<size_t>(max_count) * dtype_.size),
+        output_(static_cast<size_t>(max_count) * c.ranks * dtype_.size) {}
+
+  Row Measure(int64_t count);
+
+ private:
+  // Element j of the gathered output came from rank j / count.
+  int64_t CountWrong(const void* output, int64_t total, int64_t count) const {
+    if (total != count * c_.ranks) return count * c_.ranks;  // wrong shape: all wrong
+    return bench::CountWrong(dtype_, output, total,
+                             [&](int64_t j) { return SenderValue(j / count, j % count); });
+  }
+  void FillInput(int64_t count) const {
+    Fill(dtype_.braid, input_.data(), count, [&](int64_t i) { return SenderValue(c_.rank, i); });
+  }
+  int64_t CheckEngine(const std::string& name, int64_t count) const;
+  int64_t CheckRaw(int64_t count) const;
+
+  const Context& c_;
+  const DType& dtype_;
+  Buffer input_;
+  Buffer output_;
+};
+
+int64_t AllgatherSweep::CheckEngine(const std::string& name, int64_t count) const {
+  FillInput(count);
+  int64_t wrong = count * c_.ranks;
+  EngineAllgather(name, input_.data(), count, dtype_.braid,
+                  [&](const void* out, int64_t total) { wrong = CountWrong(out, total, count); });
+  return SumOverRanks(c_.comm, wrong);
+}
+
+int64_t AllgatherSweep::CheckRaw(int64_t count) const {
+  FillInput(count);
+  Fill(dtype_.braid, output_.data(), count * c_.ranks, [](int64_t) { return 0.0; });
+  RawAllgather(c_.comm, input_.data(), output_.data(), count, dtype_.braid);
+  return SumOverRanks(c_.comm, CountWrong(output_.data(), count * c_.ranks, count));
+}
+
+Row AllgatherSweep::Measure(int64_t count) {
+  const int64_t bytes = count * c_.ranks * static_cast<int64_t>(dtype_.size);
+  const std::string name = "bench.allgather." + std::to_string(bytes);
+  const int64_t engine_wrong = CheckEngine(name, count);
+  const int64_t raw_wrong = CheckRaw(count);
+
+  FillInput(count);
+  const std::vector<Path> paths = {
+      {"raw", [&] { RawAllgather(c_.comm, input_.data(), output_.data(), count, dtype_.braid); }},
+      {"engine", [&] { EngineAllgather(name, input_.data(), count, dtype_.braid); }},
+  };
+  const std::vector<Measured> m = MeasurePaths(c_.comm, c_.options, paths);
+
+  const double factor = BusFactor(Collective::kAllgather, c_.ranks);
+  Row row;
+  row.mode = "sweep";
+  row.collective = "allgather";
+  row.bytes = bytes;
+  row.count = count;
+  row.dtype = dtype_.name;
+  row.op = "none";
+  row.raw = MakeStats(bytes, m[0], factor, raw_wrong);
+  row.engine = MakeStats(bytes, m[1], factor, engine_wrong);
+  row.ratio = Ratio(row.engine, row.raw);
+  return row;
+}
+
+}  // namespace
+
+void RunAllgatherSweep(const Context& c) {
+  const std::vector<int64_t> counts = SweepCounts(c.options, c.ranks);
+  AllgatherSweep sweep(c, counts.back());
+  c.report->PrintSweepHeader();
+  for (int64_t count : counts) c.report->AddSweepRow(sweep.Measure(count));
+  c.report->PrintSweepSummary();
+}
+
+}  // namespace bench

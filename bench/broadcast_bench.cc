@@ -1,0 +1,86 @@
+// Broadcast sweep: braid_broadcast_async in place from --root against MPI_Bcast
+// on the same buffer. busbw = algbw (nccl-tests).
+#include <string>
+
+#include "bench.h"
+#include "buffer.h"
+#include "engine_ops.h"
+#include "raw_ops.h"
+#include "verify.h"
+
+namespace bench {
+namespace {
+
+class BroadcastSweep {
+ public:
+  BroadcastSweep(const Context& c, int64_t max_count)
+      : c_(c),
+        dtype_(*c.options.dtype),
+        root_(c.options.root),
+        buffer_(static_cast<size_t>(max_count) * dtype_.size) {}
+
+  Row Measure(int64_t count);
+
+ private:
+  // The root holds its values; the other ranks hold 0, which the result must replace.
+  void FillValues(int64_t count) const {
+    const bool root = c_.rank == root_;
+    Fill(dtype_.braid, buffer_.data(), count,
+         [&](int64_t i) { return root ? SenderValue(root_, i) : 0.0; });
+  }
+  int64_t CountWrong(int64_t count) const {
+    return SumOverRanks(c_.comm, bench::CountWrong(dtype_, buffer_.data(), count, [&](int64_t i) {
+                          return SenderValue(root_, i);
+                        }));
+  }
+
+  const Context& c_;
+  const DType& dtype_;
+  int root_;
+  Buffer buffer_;
+};
+
+Row BroadcastSweep::Measure(int64_t count) {
+  const int64_t bytes = count * static_cast<int64_t>(dtype_.size);
+  const std::string name = "bench.broadcast." + std::to_string(bytes);
+  void* data = buffer_.data();
+
+  FillValues(count);
+  EngineBroadcast(name, data, count, dtype_.braid, root_);
+  const int64_t engine_wrong = CountWrong(count);
+  FillValues(count);
+  RawBroadcast(c_.comm, data, count, dtype_.braid, root_);
+  const int64_t raw_wrong = CountWrong(count);
+
+  const std::vector<Path> paths = {
+      {"raw", [&] { RawBroadcast(c_.comm, data, count, dtype_.braid, root_); }},
+      {"engine", [&] { EngineBroadcast(name, data, count, dtype_.braid, root_); }},
+  };
+  const std::vector<Measured> m = MeasurePaths(c_.comm, c_.options, paths);
+
+  const double factor = BusFactor(Collective::kBroadcast, c_.ranks);
+  Row row;
+  row.mode = "sweep";
+  row.collective = "broadcast";
+  row.bytes = bytes;
+  row.count = count;
+  row.dtype = dtype_.name;
+  row.op = "none";
+  row.root = root_;
+  row.raw = MakeStats(bytes, m[0], factor, raw_wrong);
+  row.engine = MakeStats(bytes, m[1], factor, engine_wrong);
+  row.ratio = Ratio(row.engine, row.raw);
+  return row;
+}
+
+}  // namespace
+
+void RunBroadcastSweep(const Context& c) {
+  const std::vector<int64_t> counts = SweepCounts(c.options, 1);
+  BroadcastSweep sweep(c, counts.back());
+  c.report->PrintSweepHeader();
+  for (int64_t count : counts) c.report->AddSweepRow(sweep.Measure(count));
+  c.report->PrintSweepSummary();
+}
+
+}  // namespace bench

@@ -1,0 +1,38 @@
+// The engine path: braid's C API on host tensors. Any failure prints the rank,
+// the call, the tensor name and braid's message, then aborts the job
+// (MPI_Abort) so that no rank is left waiting.
+#ifndef BRAID_BENCH_ENGINE_OPS_H_
+#define BRAID_BENCH_ENGINE_OPS_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "braid/braid.h"
+
+namespace bench {
+
+// Prints "<what> of '<name>' failed" with braid's message and aborts.
+[[noreturn]] void EngineFailure(int rc, const char* what, const std::string& name,
+                                braid_handle_t handle);
+
+braid_handle_t SubmitAllreduce(const std::string& name, void* data, int64_t count, int dtype,
+                               int op);
+void WaitAndFree(braid_handle_t handle, const std::string& name);
+
+// One complete in-place allreduce: submit, wait, free.
+void EngineAllreduce(const std::string& name, void* data, int64_t count, int dtype, int op);
+
+// One in-place broadcast from `root`.
+void EngineBroadcast(const std::string& name, void* data, int64_t count, int dtype, int root);
+
+// One allgather of `count` elements per rank. When `check` is set, it is called
+// with braid's output (valid until the handle is freed) and its element count,
+// -1 when the output is not 1-D.
+using OutputCheck = std::function<void(const void* data, int64_t count)>;
+void EngineAllgather(const std::string& name, const void* input, int64_t count, int dtype,
+                     const OutputCheck& check = nullptr);
+
+}  // namespace bench
+
+#endif  // BRAID_BENCH_ENGINE_OPS_H_

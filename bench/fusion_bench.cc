@@ -1,0 +1,108 @@
+// Fusion: K allreduces of S bytes each, all submitted with braid_allreduce_async
+// before any braid_wait, so the engine can fuse them. Compared with K separate
+// MPI_Allreduce calls on the same K slices and with one MPI_Allreduce of K*S
+// bytes (the design's target: at most 1.2x the latter). The K tensors are
+// consecutive slices of one buffer; names are "bench.fusion.<k>".
+#include <string>
+
+#include "bench.h"
+#include "buffer.h"
+#include "engine_ops.h"
+#include "raw_ops.h"
+#include "verify.h"
+
+namespace bench {
+namespace {
+
+class FusionCase {
+ public:
+  explicit FusionCase(const Context& c)
+      : c_(c),
+        dtype_(*c.options.dtype),
+        tensors_(c.options.fusion_count),
+        count_(c.options.fusion_bytes / static_cast<int64_t>(dtype_.size)),
+        pattern_{c.options.op, c.ranks, dtype_.floating},
+        buffer_(static_cast<size_t>(count_ * tensors_) * dtype_.size),
+        raw_(c.comm, dtype_, c.options.op) {
+    for (int k = 0; k < tensors_; ++k) names_.push_back("bench.fusion." + std::to_string(k));
+  }
+
+  Row Measure();
+
+ private:
+  char* Slice(int k) const { return buffer_.data() + k * count_ * dtype_.size; }
+  int64_t total() const { return count_ * tensors_; }
+
+  void Engine() const {
+    std::vector<braid_handle_t> handles(tensors_);
+    for (int k = 0; k < tensors_; ++k) {
+      handles[k] = SubmitAllreduce(names_[k], Slice(k), count_, dtype_.braid, c_.options.op);
+    }
+    for (int k = 0; k < tensors_; ++k) WaitAndFree(handles[k], names_[k]);
+  }
+  void RawSeparate() const {
+    for (int k = 0; k < tensors_; ++k) raw_.Run(Slice(k), count_);
+  }
+  void RawOne() const { raw_.Run(buffer_.data(), total()); }
+
+  // Fills every slice, runs `path` once and counts the wrong elements of all.
+  template <class F>
+  int64_t Check(F path) const {
+    Fill(dtype_.braid, buffer_.data(), total(),
+         [&](int64_t i) { return pattern_.Value(c_.rank, i); });
+    path();
+    const int64_t wrong = CountWrong(dtype_, buffer_.data(), total(),
+                                     [&](int64_t i) { return pattern_.Expected(i); });
+    return SumOverRanks(c_.comm, wrong);
+  }
+
+  const Context& c_;
+  const DType& dtype_;
+  int tensors_;
+  int64_t count_;  // elements per tensor
+  AllreducePattern pattern_;
+  Buffer buffer_;
+  RawAllreducer raw_;
+  std::vector<std::string> names_;
+};
+
+Row FusionCase::Measure() {
+  const int64_t engine_wrong = Check([&] { Engine(); });
+  const int64_t separate_wrong = Check([&] { RawSeparate(); });
+  const int64_t one_wrong = Check([&] { RawOne(); });
+
+  Fill(dtype_.braid, buffer_.data(), total(),
+       [&](int64_t i) { return pattern_.TimingValue(c_.rank, i); });
+  const std::vector<Path> paths = {
+      {"raw one", [&] { RawOne(); }},
+      {"raw separate", [&] { RawSeparate(); }},
+      {"engine", [&] { Engine(); }},
+  };
+  const std::vector<Measured> m = MeasurePaths(c_.comm, c_.options, paths);
+
+  const int64_t bytes = total() * static_cast<int64_t>(dtype_.size);
+  const double factor = BusFactor(Collective::kAllreduce, c_.ranks);
+  Row row;
+  row.mode = "fusion";
+  row.collective = "allreduce";
+  row.bytes = bytes;
+  row.count = total();
+  row.dtype = dtype_.name;
+  row.op = OpName(c_.options.op);
+  row.tensors = tensors_;
+  row.tensor_bytes = count_ * static_cast<int64_t>(dtype_.size);
+  row.raw = MakeStats(bytes, m[0], factor, one_wrong);
+  row.raw_separate = MakeStats(bytes, m[1], factor, separate_wrong);
+  row.engine = MakeStats(bytes, m[2], factor, engine_wrong);
+  row.ratio = Ratio(row.engine, row.raw);
+  return row;
+}
+
+}  // namespace
+
+void RunFusion(const Context& c) {
+  FusionCase fusion(c);
+  c.report->AddFusionRow(fusion.Measure());
+}
+
+}  // namespace bench

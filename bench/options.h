@@ -1,0 +1,57 @@
+// Command-line options of braid-bench.
+#ifndef BRAID_BENCH_OPTIONS_H_
+#define BRAID_BENCH_OPTIONS_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "dtype.h"
+
+namespace bench {
+
+enum class Mode { kSweep, kFusion };
+enum class Collective { kAllreduce, kAllgather, kBroadcast };
+
+struct Options {
+  Mode mode = Mode::kSweep;
+  Collective collective = Collective::kAllreduce;
+  int64_t min_bytes = 4;
+  int64_t max_bytes = int64_t{256} << 20;
+  int64_t step_factor = 2;
+  const DType* dtype = FindDType("float32");
+  int op = BRAID_SUM;
+  int root = 0;
+  int warmup = 5;
+  int iters = 0;  // timed iterations per round; 0: adaptive
+  int rounds = 3;
+  double target_seconds = 0.3;  // adaptive: timed seconds per size per path
+  int fusion_count = 200;
+  int64_t fusion_bytes = int64_t{64} << 10;
+  std::string json_path;
+  bool help = false;
+};
+
+// Parses argv[1..]. Returns false with a one-line message in *error on a bad
+// option; the result depends on argv only, so every rank agrees.
+bool ParseOptions(int argc, char** argv, Options* options, std::string* error);
+
+// Checks what needs the number of ranks: the broadcast root, and that the sweep
+// has at least one size.
+
+bool CheckForWorld(const Options& options, int world_size, std::string* error);
+
+// Elements per rank for each size from --min-bytes to --max-bytes (multiplied by
+// --step-factor): bytes / element size / `per_rank_divisor` (the number of ranks
+// for allgather, whose sizes are the total output). Sizes holding no element are
+// skipped, and repeats dropped.
+std::vector<int64_t> SweepCounts(const Options& options, int64_t per_rank_divisor);
+
+std::string Usage();
+
+const char* CollectiveName(Collective c);
+const char* OpName(int op);
+
+}  // namespace bench
+
+#endif  // BRAID_BENCH_OPTIONS_H_

@@ -1,0 +1,198 @@
+#include "report.h"
+
+#include <cstdio>
+
+namespace bench {
+namespace {
+
+constexpr double kLatencyContractUs = 50;    // engine latency <= raw + 50 us
+constexpr double kBandwidthContract = 0.95;  // large tensors: engine busbw >= 95% of raw
+constexpr double kFusionContract = 1.2;      // fused: <= 1.2x one raw allreduce
+
+// nccl-tests' time format: fewer decimals as the number grows.
+std::string TimeText(double us) {
+  char text[32];
+  const char* format = us >= 10000 ? "%7.0f" : us >= 100 ? "%7.1f" : "%7.2f";
+  std::snprintf(text, sizeof(text), format, us);
+  return text;
+}
+
+std::string PathColumns(const PathStats& s) {
+  char text[96];
+  std::snprintf(text, sizeof(text), "  %7s  %6.2f  %6.2f  %5lld", TimeText(s.time_us).c_str(),
+                s.algbw, s.busbw, static_cast<long long>(s.wrong));
+  return text;
+}
+
+const char* Verdict(bool meets) {
+  return meets ? "meets" : "misses";
+}
+
+const char* RawName(Collective c) {
+  switch (c) {
+    case Collective::kAllgather:
+      return "MPI_Allgather";
+    case Collective::kBroadcast:
+      return "MPI_Bcast";
+    default:
+      return "MPI_Allreduce(MPI_IN_PLACE)";
+  }
+}
+
+const char* EngineName(Collective c) {
+  switch (c) {
+    case Collective::kAllgather:
+      return "braid_allgather_async (braid-owned output)";
+    case Collective::kBroadcast:
+      return "braid_broadcast_async (in place)";
+    default:
+      return "braid_allreduce_async (in place)";
+  }
+}
+
+}  // namespace
+
+double BusFactor(Collective collective, int ranks) {
+  if (ranks <= 1) return 1.0;  // see the file comment of report.h
+  switch (collective) {
+    case Collective::kAllreduce:
+      return 2.0 * (ranks - 1) / ranks;
+    case Collective::kAllgather:
+      return static_cast<double>(ranks - 1) / ranks;
+    case Collective::kBroadcast:
+      return 1.0;
+  }
+  return 1.0;
+}
+
+PathStats MakeStats(int64_t bytes, const Measured& measured, double bus_factor, int64_t wrong) {
+  PathStats s;
+  s.time_us = measured.seconds * 1e6;
+  s.algbw = measured.seconds > 0 ? static_cast<double>(bytes) / measured.seconds / 1e9 : 0;
+  s.busbw = s.algbw * bus_factor;
+  s.wrong = wrong;
+  s.iters = measured.iters;
+  return s;
+}
+
+double Ratio(const PathStats& engine, const PathStats& raw) {
+  return raw.busbw > 0 ? engine.busbw / raw.busbw : 0;
+}
+
+Report::Report(const Options& options, int ranks, bool printer)
+    : options_(options), ranks_(ranks), printer_(printer) {}
+
+void Report::PrintPreamble() const {
+  if (!printer_) return;
+  const Options& o = options_;
+  const bool fusion = o.mode == Mode::kFusion;
+  std::printf("# braid-bench: %s %s, %d ranks, %s", CollectiveName(o.collective),
+              fusion ? "fusion" : "sweep", ranks_, o.dtype->name);
+  if (o.collective == Collective::kAllreduce) std::printf(" %s", OpName(o.op));
+  if (o.collective == Collective::kBroadcast) std::printf(", root %d", o.root);
+  std::printf("\n#   warmup %d; ", o.warmup);
+  if (o.iters > 0) {
+    std::printf("%d timed calls per round", o.iters);
+  } else {
+    std::printf("adaptive calls (about %.2g s per size and path, 5..1000 calls)", o.target_seconds);
+  }
+  std::printf("; %d interleaved rounds (raw first), median\n", o.rounds);
+  std::printf("#   time = largest over ranks of the mean per call; busbw factor %.3g\n",
+              BusFactor(o.collective, ranks_));
+  if (!fusion) {
+    std::printf("#   engine: %s + braid_wait; raw: %s, same buffer\n", EngineName(o.collective),
+                RawName(o.collective));
+  }
+  std::printf("#\n");
+}
+
+void Report::PrintSweepHeader() const {
+  if (!printer_) return;
+  std::printf("#%53s%-32s%s\n", "", "engine", "raw");
+  std::printf(
+      "#       size         count      type   redop    root     time   algbw   busbw"
+      " #wrong     time   algbw   busbw #wrong   ratio\n");
+  std::printf(
+      "#        (B)    (elements)                               (us)  (GB/s)  (GB/s)"
+      "            (us)  (GB/s)  (GB/s)         engine/raw\n");
+  std::fflush(stdout);
+}
+
+void Report::AddSweepRow(const Row& row) {
+  rows_.push_back(row);
+  if (!printer_) return;
+  std::printf("%12lld  %12lld  %8s  %6s  %6d%s%s  %6.2f\n", static_cast<long long>(row.bytes),
+              static_cast<long long>(row.count), row.dtype.c_str(), row.op.c_str(), row.root,
+              PathColumns(row.engine).c_str(), PathColumns(row.raw).c_str(), row.ratio);
+  std::fflush(stdout);
+}
+
+void Report::PrintSweepSummary() const {
+  if (!printer_ || rows_.empty()) return;
+  int64_t engine_wrong = 0, raw_wrong = 0;
+  double engine_bus = 0, raw_bus = 0;
+  for (const Row& r : rows_) {
+    engine_wrong += r.engine.wrong;
+    raw_wrong += r.raw.wrong;
+    engine_bus += r.engine.busbw;
+    raw_bus += r.raw.busbw;
+  }
+  const double n = static_cast<double>(rows_.size());
+  std::printf("# #wrong in all: engine %lld, raw %lld (%s)\n", static_cast<long long>(engine_wrong),
+              static_cast<long long>(raw_wrong), engine_wrong + raw_wrong == 0 ? "OK" : "FAILED");
+  std::printf("# Avg bus bandwidth (GB/s): engine %.3f, raw %.3f\n", engine_bus / n, raw_bus / n);
+  const Row& small = rows_.front();
+  const Row& large = rows_.back();
+  const bool allreduce = options_.collective == Collective::kAllreduce;
+  if (allreduce) {
+    const double diff = small.engine.time_us - small.raw.time_us;
+    std::printf("# latency %lld B: engine %.2f us, raw %.2f us, difference %.2f us",
+                (long long)small.bytes, small.engine.time_us, small.raw.time_us, diff);
+    std::printf(" (contract: at most %.0f us: %s)\n", kLatencyContractUs,
+                Verdict(diff <= kLatencyContractUs));
+  }
+  std::printf("# largest size %lld B: busbw ratio engine/raw %.3f",
+              static_cast<long long>(large.bytes), large.ratio);
+  if (allreduce) {
+    std::printf(" (contract: at least %.2f: %s)", kBandwidthContract,
+                Verdict(large.ratio >= kBandwidthContract));
+  }
+  std::printf("\n");
+  std::fflush(stdout);
+}
+
+void Report::AddFusionRow(const Row& row) {
+  rows_.push_back(row);
+  if (!printer_) return;
+  std::printf("# %d tensors of %lld B (%lld B in all), %s %s\n", row.tensors,
+              static_cast<long long>(row.tensor_bytes), static_cast<long long>(row.bytes),
+              row.dtype.c_str(), row.op.c_str());
+  std::printf("#%-45s     time   algbw   busbw #wrong  calls/round\n", "");
+  std::printf("#%-45s     (us)  (GB/s)  (GB/s)\n", "");
+  char label[3][64];
+  std::snprintf(label[0], 64, "engine: %d async allreduces, then wait all", row.tensors);
+  std::snprintf(label[1], 64, "raw: %d separate MPI_Allreduce", row.tensors);
+  std::snprintf(label[2], 64, "raw: one MPI_Allreduce of %lld B",
+                static_cast<long long>(row.bytes));
+  const PathStats* stats[3] = {&row.engine, &row.raw_separate, &row.raw};
+  for (int i = 0; i < 3; ++i) {
+    std::printf("  %-44s%s  %11d\n", label[i], PathColumns(*stats[i]).c_str(), stats[i]->iters);
+  }
+  const double vs_one = row.engine.time_us / row.raw.time_us;
+  const double vs_separate = row.engine.time_us / row.raw_separate.time_us;
+  std::printf("# time engine / one raw allreduce: %.3f (contract: at most %.1f: %s)\n", vs_one,
+              kFusionContract, Verdict(vs_one <= kFusionContract));
+  std::printf("# time engine / %d separate raw allreduces: %.3f\n", row.tensors, vs_separate);
+  const int64_t wrong = row.engine.wrong + row.raw.wrong + row.raw_separate.wrong;
+  std::printf("# #wrong in all: %lld (%s)\n", static_cast<long long>(wrong),
+              wrong == 0 ? "OK" : "FAILED");
+  std::fflush(stdout);
+}
+
+int64_t Report::TotalWrong() const {
+  int64_t wrong = 0;
+  for (const Row& r : rows_) wrong += r.engine.wrong + r.raw.wrong + r.raw_separate.wrong;
+  return wrong;
+}
+
+}  // namespace bench

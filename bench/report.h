@@ -1,0 +1,74 @@
+// The result table (nccl-tests columns for the engine and the raw path side by
+// side) and its JSON form. Every rank builds the same rows (times and #wrong are
+// already reduced over ranks); only rank 0 prints and writes.
+//
+// algbw = bytes / time. busbw = algbw * factor, the nccl-tests factors:
+// allreduce 2(n-1)/n, allgather (n-1)/n with bytes = the total output, broadcast
+// 1. With one rank the first two factors are 0 (nothing crosses a bus); busbw is
+// then reported equal to algbw so that the ratio column stays meaningful.
+#ifndef BRAID_BENCH_REPORT_H_
+#define BRAID_BENCH_REPORT_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "measure.h"
+#include "options.h"
+
+namespace bench {
+
+struct PathStats {
+  double time_us = 0;
+  double algbw = 0;  // GB/s (1e9 bytes per second)
+  double busbw = 0;  // GB/s
+  int64_t wrong = 0;
+  int iters = 0;  // timed calls per round
+};
+
+struct Row {
+  std::string mode;  // "sweep" or "fusion"
+  std::string collective;
+  int64_t bytes = 0;  // per rank (allreduce, broadcast) or total output (allgather)
+  int64_t count = 0;  // elements in `bytes`
+  std::string dtype;
+  std::string op;  // "none" for allgather and broadcast
+  int root = -1;   // broadcast only
+  PathStats engine;
+  PathStats raw;     // the single raw collective on the same bytes
+  double ratio = 0;  // engine busbw / raw busbw
+  // fusion only: the tensors and the raw path with one call per tensor.
+  int tensors = 0;
+  int64_t tensor_bytes = 0;
+  PathStats raw_separate;
+};
+
+double BusFactor(Collective collective, int ranks);
+PathStats MakeStats(int64_t bytes, const Measured& measured, double bus_factor, int64_t wrong);
+double Ratio(const PathStats& engine, const PathStats& raw);
+
+class Report {
+ public:
+  Report(const Options& options, int ranks, bool printer);
+
+  void PrintPreamble() const;
+  void PrintSweepHeader() const;
+  void AddSweepRow(const Row& row);  // stores and prints
+  void PrintSweepSummary() const;
+  void AddFusionRow(const Row& row);  // stores and prints
+
+  int64_t TotalWrong() const;
+  const std::vector<Row>& rows() const { return rows_; }
+  // JSON of the settings and every row (report_json.cc).
+  std::string Json() const;
+
+ private:
+  const Options& options_;
+  int ranks_;
+  bool printer_;
+  std::vector<Row> rows_;
+};
+
+}  // namespace bench
+
+#endif  // BRAID_BENCH_REPORT_H_
