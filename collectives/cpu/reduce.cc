@@ -1,0 +1,243 @@
+// Element-wise host kernels. Every loop is a template over the element type and
+// the operator so that the compiler sees a plain, branch-free body it can
+// auto-vectorise; the dtype/op switch happens once per call, never per element.
+#include "collectives/cpu/reduce.h"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+
+#include "collectives/cpu/half_convert.h"
+
+namespace braid {
+namespace cpu {
+namespace {
+
+// Integer sums and products wrap (as MPI's do in practice) instead of invoking
+// signed-overflow undefined behaviour: they are computed in the unsigned type.
+template <class T, bool = std::is_integral<T>::value>
+struct Arith {
+  using type = T;
+};
+template <class T>
+struct Arith<T, true> {
+  using type = std::make_unsigned_t<T>;
+};
+
+struct Sum {
+  template <class T>
+  static T Apply(T a, T b) {
+    using U = typename Arith<T>::type;
+    return static_cast<T>(static_cast<U>(a) + static_cast<U>(b));
+  }
+};
+struct Product {
+  template <class T>
+  static T Apply(T a, T b) {
+    using U = typename Arith<T>::type;
+    return static_cast<T>(static_cast<U>(a) * static_cast<U>(b));
+  }
+};
+struct Min {
+  template <class T>
+  static T Apply(T a, T b) {
+    return b < a ? b : a;
+  }
+};
+struct Max {
+  template <class T>
+  static T Apply(T a, T b) {
+    return a < b ? b : a;
+  }
+};
+
+template <class T, class Op>
+void ReduceLoop(T* __restrict dst, const T* __restrict src, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = Op::template Apply<T>(dst[i], src[i]);
+}
+
+template <class T, class Op>
+void ReduceTyped(void* dst, const void* src, int64_t count) {
+  ReduceLoop<T, Op>(static_cast<T*>(dst), static_cast<const T*>(src), count);
+}
+
+// float16 / bfloat16: widen a block of each operand to float32, reduce there
+// (one rounding per element, as a float32 accumulator would do), narrow back.
+// Blocks stay in L1 so the widening costs no memory traffic.
+constexpr int64_t kHalfBlock = 1024;
+
+template <class Op>
+void ReduceHalfTyped(void* dst_v, const void* src_v, int64_t count, const HalfCodec& codec) {
+  auto* dst = static_cast<uint16_t*>(dst_v);
+  const auto* src = static_cast<const uint16_t*>(src_v);
+  alignas(64) float a[kHalfBlock];
+  alignas(64) float b[kHalfBlock];
+  for (int64_t i = 0; i < count; i += kHalfBlock) {
+    const int64_t n = std::min(kHalfBlock, count - i);
+    codec.to_float(dst + i, a, n);
+    codec.to_float(src + i, b, n);
+    ReduceLoop<float, Op>(a, b, n);
+    codec.from_float(a, dst + i, n);
+  }
+}
+
+template <class Op>
+void ReduceF16(void* dst, const void* src, int64_t count) {
+  ReduceHalfTyped<Op>(dst, src, count, Float16Codec());
+}
+
+template <class Op>
+void ReduceBF16(void* dst, const void* src, int64_t count) {
+  ReduceHalfTyped<Op>(dst, src, count, BFloat16Codec());
+}
+
+using ReduceFn = void (*)(void*, const void*, int64_t);
+
+template <class Op>
+ReduceFn PickReduce(DataType dtype) {
+  switch (dtype) {
+    case DataType::kUInt8:
+      return &ReduceTyped<uint8_t, Op>;
+    case DataType::kInt8:
+      return &ReduceTyped<int8_t, Op>;
+    case DataType::kInt32:
+      return &ReduceTyped<int32_t, Op>;
+    case DataType::kInt64:
+      return &ReduceTyped<int64_t, Op>;
+    case DataType::kFloat16:
+      return &ReduceF16<Op>;
+    case DataType::kBFloat16:
+      return &ReduceBF16<Op>;
+    case DataType::kFloat32:
+      return &ReduceTyped<float, Op>;
+    case DataType::kFloat64:
+      return &ReduceTyped<double, Op>;
+  }
+  return nullptr;
+}
+
+ReduceFn PickReduce(DataType dtype, ReduceOp op) {
+  switch (op) {
+    case ReduceOp::kSum:
+      return PickReduce<Sum>(dtype);
+    case ReduceOp::kMin:
+      return PickReduce<Min>(dtype);
+    case ReduceOp::kMax:
+      return PickReduce<Max>(dtype);
+    case ReduceOp::kProduct:
+      return PickReduce<Product>(dtype);
+    case ReduceOp::kAverage:
+      break;  // the caller sums and divides
+  }
+  return nullptr;
+}
+
+// Integers are scaled in double, then clamped (a float-to-integer conversion out
+// of range is undefined) and truncated toward zero.
+template <class T>
+void ScaleLoop(T* dst, const T* src, int64_t n, double factor) {
+  if constexpr (std::is_integral<T>::value) {
+    constexpr double lo = static_cast<double>(std::numeric_limits<T>::min());
+    constexpr double hi = static_cast<double>(std::numeric_limits<T>::max());
+    for (int64_t i = 0; i < n; ++i) {
+      double v = static_cast<double>(src[i]) * factor;
+      v = v < lo ? lo : v;
+      v = v > hi ? hi : v;
+      dst[i] = static_cast<T>(v);
+    }
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      dst[i] = static_cast<T>(static_cast<double>(src[i]) * factor);
+    }
+  }
+}
+
+void ScaleHalf(uint16_t* dst, const uint16_t* src, int64_t count, double factor,
+               const HalfCodec& codec) {
+  alignas(64) float a[kHalfBlock];
+  for (int64_t i = 0; i < count; i += kHalfBlock) {
+    const int64_t n = std::min(kHalfBlock, count - i);
+    codec.to_float(src + i, a, n);
+    ScaleLoop<float>(a, a, n, factor);
+    codec.from_float(a, dst + i, n);
+  }
+}
+
+template <class T>
+void ScaleTyped(void* dst, const void* src, int64_t count, double factor) {
+  ScaleLoop<T>(static_cast<T*>(dst), static_cast<const T*>(src), count, factor);
+}
+
+// int64 quotients can exceed double's 53-bit mantissa: divide as integers.
+void DivideInt64(int64_t* buf, int64_t count, int64_t divisor) {
+  for (int64_t i = 0; i < count; ++i) buf[i] /= divisor;
+}
+
+// For the narrow integer types, a double quotient truncated toward zero equals
+// the integer quotient (|x| < 2^31 leaves far more than enough precision), and
+// unlike integer division it vectorises.
+template <class T>
+void DivideNarrow(T* buf, int64_t count, int64_t divisor) {
+  const double d = static_cast<double>(divisor);
+  for (int64_t i = 0; i < count; ++i) buf[i] = static_cast<T>(static_cast<double>(buf[i]) / d);
+}
+
+}  // namespace
+
+void ReduceInto(void* dst, const void* src, int64_t count, DataType dtype, ReduceOp op) {
+  if (count <= 0) return;
+  ReduceFn fn = PickReduce(dtype, op);
+  if (fn != nullptr) fn(dst, src, count);
+}
+
+void ScaleCopy(void* dst, const void* src, int64_t count, DataType dtype, double factor) {
+  if (count <= 0) return;
+  if (factor == 1.0) {
+    if (dst != src) std::memcpy(dst, src, static_cast<size_t>(count) * DataTypeSize(dtype));
+    return;
+  }
+  switch (dtype) {
+    case DataType::kUInt8:
+      return ScaleTyped<uint8_t>(dst, src, count, factor);
+    case DataType::kInt8:
+      return ScaleTyped<int8_t>(dst, src, count, factor);
+    case DataType::kInt32:
+      return ScaleTyped<int32_t>(dst, src, count, factor);
+    case DataType::kInt64:
+      return ScaleTyped<int64_t>(dst, src, count, factor);
+    case DataType::kFloat32:
+      return ScaleTyped<float>(dst, src, count, factor);
+    case DataType::kFloat64:
+      return ScaleTyped<double>(dst, src, count, factor);
+    case DataType::kFloat16:
+      return ScaleHalf(static_cast<uint16_t*>(dst), static_cast<const uint16_t*>(src), count,
+                       factor, Float16Codec());
+    case DataType::kBFloat16:
+      return ScaleHalf(static_cast<uint16_t*>(dst), static_cast<const uint16_t*>(src), count,
+                       factor, BFloat16Codec());
+  }
+}
+
+// A divisor below 1 has no meaning for an average and is ignored.
+void DivideBy(void* buf, int64_t count, DataType dtype, int64_t divisor) {
+  if (count <= 0 || divisor <= 1) return;
+  switch (dtype) {
+    case DataType::kUInt8:
+      return DivideNarrow(static_cast<uint8_t*>(buf), count, divisor);
+    case DataType::kInt8:
+      return DivideNarrow(static_cast<int8_t*>(buf), count, divisor);
+    case DataType::kInt32:
+      return DivideNarrow(static_cast<int32_t*>(buf), count, divisor);
+    case DataType::kInt64:
+      return DivideInt64(static_cast<int64_t*>(buf), count, divisor);
+    case DataType::kFloat16:
+    case DataType::kBFloat16:
+    case DataType::kFloat32:
+    case DataType::kFloat64:
+      return ScaleCopy(buf, buf, count, dtype, 1.0 / static_cast<double>(divisor));
+  }
+}
+
+}  // namespace cpu
+}  // namespace braid

@@ -1,0 +1,173 @@
+#include "collectives/mpi/mpi_backend.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "collectives/mpi/mpi_check.h"
+
+namespace braid {
+namespace mpi {
+namespace {
+
+RingOptions MakeRingOptions(const MpiBackendOptions& options) {
+  RingOptions ring;
+  ring.scratch_bytes = options.scratch_bytes;
+  ring.segment_bytes = options.ring_segment_bytes;
+  ring.depth = options.ring_depth;
+  ring.max_piece_elements = options.max_piece_elements;
+  return ring;
+}
+
+}  // namespace
+
+Status MpiBackend::Create(MPI_Comm comm, const MpiBackendOptions& options,
+                          std::unique_ptr<MpiBackend>* out) {
+  std::unique_ptr<MpiBackend> backend(new MpiBackend(comm, options));
+  BRAID_RETURN_IF_ERROR(MpiTypeTable::Create(&backend->types_));
+  *out = std::move(backend);
+  return Status::OK();
+}
+
+MpiBackend::MpiBackend(MPI_Comm comm, const MpiBackendOptions& options)
+    : comm_(comm), options_(options), ring_(comm, MakeRingOptions(options)) {
+  MPI_Comm_rank(comm_, &rank_);
+  MPI_Comm_size(comm_, &size_);
+  options_.max_piece_elements =
+      std::min<int64_t>(std::max<int64_t>(options_.max_piece_elements, 1), INT_MAX);
+}
+
+Status MpiBackend::CheckBuffer(const BufferView& buf, const char* what) const {
+  if (buf.device != kCpuDevice) {
+    return InvalidArgument(std::string(what) + ": the MPI backend handles host memory, not " +
+                           DeviceName(buf.device));
+  }
+  if (!IsValidDataType(static_cast<int32_t>(buf.dtype))) {
+    return InvalidArgument(std::string(what) + ": invalid data type");
+  }
+  if (buf.count < 0) return InvalidArgument(std::string(what) + ": negative element count");
+  if (buf.count > 0 && buf.data == nullptr) {
+    return InvalidArgument(std::string(what) + ": null data pointer");
+  }
+  return Status::OK();
+}
+
+Status MpiBackend::Allreduce(const BufferView& buf, ReduceOp op) {
+  BRAID_RETURN_IF_ERROR(CheckBuffer(buf, "allreduce"));
+  MPI_Op mpi_op;
+  BRAID_RETURN_IF_ERROR(types_->Op(buf.dtype, op, &mpi_op));
+  if (size_ == 1 || buf.count == 0) return Status::OK();
+  if (buf.bytes() >= options_.ring_threshold_bytes) {
+    return ring_.Allreduce(buf.data, buf.count, buf.dtype, op);
+  }
+  return AllreduceWithMpi(buf, mpi_op);
+}
+
+Status MpiBackend::AllreduceWithMpi(const BufferView& buf, MPI_Op mpi_op) {
+  const MPI_Datatype type = types_->Type(buf.dtype);
+  const int64_t piece = options_.max_piece_elements;
+  for (int64_t offset = 0; offset < buf.count; offset += piece) {
+    const BufferView part = buf.Slice(offset, std::min(piece, buf.count - offset));
+    BRAID_CHECK_MPI(
+        MPI_Allreduce(MPI_IN_PLACE, part.data, static_cast<int>(part.count), type, mpi_op, comm_));
+  }
+  return Status::OK();
+}
+
+Status MpiBackend::BroadcastPieces(char* data, int64_t count, DataType dtype, int root) {
+  const MPI_Datatype type = types_->Type(dtype);
+  const int64_t piece = options_.max_piece_elements;
+  const int64_t elem = static_cast<int64_t>(DataTypeSize(dtype));
+  for (int64_t offset = 0; offset < count; offset += piece) {
+    const int n = static_cast<int>(std::min(piece, count - offset));
+    BRAID_CHECK_MPI(MPI_Bcast(data + offset * elem, n, type, root, comm_));
+  }
+  return Status::OK();
+}
+
+Status MpiBackend::Broadcast(const BufferView& buf, int root) {
+  BRAID_RETURN_IF_ERROR(CheckBuffer(buf, "broadcast"));
+  if (root < 0 || root >= size_) {
+    return InvalidArgument("broadcast: root " + std::to_string(root) + " outside [0, " +
+                           std::to_string(size_) + ")");
+  }
+  return BroadcastPieces(static_cast<char*>(buf.data), buf.count, buf.dtype, root);
+}
+
+Status MpiBackend::CheckAllgatherv(const BufferView& send, const BufferView& recv,
+                                   const std::vector<int64_t>& counts) const {
+  BRAID_RETURN_IF_ERROR(CheckBuffer(send, "allgatherv send"));
+  BRAID_RETURN_IF_ERROR(CheckBuffer(recv, "allgatherv recv"));
+  if (static_cast<int>(counts.size()) != size_) {
+    return InvalidArgument("allgatherv: " + std::to_string(counts.size()) + " counts for " +
+                           std::to_string(size_) + " ranks");
+  }
+  if (send.dtype != recv.dtype) return InvalidArgument("allgatherv: send and recv dtypes differ");
+  if (counts[rank_] != send.count) {
+    return InvalidArgument("allgatherv: send holds " + std::to_string(send.count) +
+                           " elements, counts[rank] says " + std::to_string(counts[rank_]));
+  }
+  int64_t total = 0;
+  for (int64_t c : counts) {
+    if (c < 0) return InvalidArgument("allgatherv: negative count");
+    total += c;
+  }
+  if (recv.count != total) {
+    return InvalidArgument("allgatherv: recv holds " + std::to_string(recv.count) +
+                           " elements, counts sum to " + std::to_string(total));
+  }
+  return Status::OK();
+}
+
+Status MpiBackend::Allgatherv(const BufferView& send, const BufferView& recv,
+                              const std::vector<int64_t>& counts) {
+  BRAID_RETURN_IF_ERROR(CheckAllgatherv(send, recv, counts));
+  // MPI takes int counts and displacements; every rank sees the same counts, so
+  // every rank makes the same choice of path.
+  const int64_t limit = options_.max_piece_elements;
+  bool fits = true;
+  int64_t offset = 0;
+  int64_t my_offset = 0;
+  counts_.resize(size_);
+  displacements_.resize(size_);
+  for (int r = 0; r < size_; ++r) {
+    if (r == rank_) my_offset = offset;
+    fits = fits && counts[r] <= limit && offset <= limit;
+    counts_[r] = static_cast<int>(std::min<int64_t>(counts[r], INT_MAX));
+    displacements_[r] = static_cast<int>(std::min<int64_t>(offset, INT_MAX));
+    offset += counts[r];
+  }
+  const int64_t elem = static_cast<int64_t>(DataTypeSize(recv.dtype));
+  char* mine = static_cast<char*>(recv.data) + my_offset * elem;
+  const bool in_place = send.data == mine;
+  if (!fits) {
+    if (!in_place && send.count > 0) std::memcpy(mine, send.data, send.count * elem);
+    return AllgathervWithBcast(recv, counts);
+  }
+  const MPI_Datatype type = types_->Type(recv.dtype);
+  BRAID_CHECK_MPI(MPI_Allgatherv(in_place ? MPI_IN_PLACE : send.data, counts_[rank_], type,
+                                 recv.data, counts_.data(), displacements_.data(), type, comm_));
+  return Status::OK();
+}
+
+// Counts or displacements beyond MPI's int: every rank broadcasts its own block
+// (already in place in `recv`) in pieces. Slower than MPI_Allgatherv (size
+// sequential broadcasts), but only reached by blocks of billions of elements,
+// where bandwidth rather than latency dominates anyway.
+Status MpiBackend::AllgathervWithBcast(const BufferView& recv, const std::vector<int64_t>& counts) {
+  const int64_t elem = static_cast<int64_t>(DataTypeSize(recv.dtype));
+  int64_t offset = 0;
+  for (int r = 0; r < size_; ++r) {
+    char* block = static_cast<char*>(recv.data) + offset * elem;
+    BRAID_RETURN_IF_ERROR(BroadcastPieces(block, counts[r], recv.dtype, r));
+    offset += counts[r];
+  }
+  return Status::OK();
+}
+
+Status MpiBackend::Barrier() {
+  BRAID_CHECK_MPI(MPI_Barrier(comm_));
+  return Status::OK();
+}
+
+}  // namespace mpi
+}  // namespace braid

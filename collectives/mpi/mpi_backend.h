@@ -1,0 +1,82 @@
+// The host data plane: collectives on CPU buffers over an MPI communicator
+// reserved for data.
+//
+// Allreduce takes one of two paths by message size: MPI_Allreduce below
+// `ring_threshold_bytes` (latency-bound sizes, where MPI's algorithms win), braid's
+// own ring (mpi_ring.h) from there on (bandwidth-bound sizes, where MPI's
+// per-call temporaries cost page faults). Both reduce float16 / bfloat16 through
+// float32 (mpi_datatypes.h).
+//
+// Element counts beyond INT_MAX: every MPI call takes at most
+// `max_piece_elements` elements (INT_MAX by default), so large buffers go in
+// pieces. Allgatherv falls back to one MPI_Bcast per rank, in pieces, when a count
+// or a displacement exceeds that bound.
+//
+// Threading: driven by one thread at a time (Backend's contract).
+#pragma once
+
+#include <mpi.h>
+
+#include <climits>
+#include <memory>
+#include <vector>
+
+#include "collectives/backend.h"
+#include "collectives/mpi/mpi_datatypes.h"
+#include "collectives/mpi/mpi_ring.h"
+
+namespace braid {
+namespace mpi {
+
+// Measured crossover between MPI_Allreduce and the ring (see README in this folder).
+constexpr int64_t kDefaultRingThresholdBytes = 4 << 20;
+constexpr int64_t kDefaultRingSegmentBytes = 256 << 10;
+
+struct MpiBackendOptions {
+  int64_t ring_threshold_bytes = kDefaultRingThresholdBytes;
+  // Pre-faulted scratch for the ring (TransportOptions::host_scratch_bytes).
+  int64_t scratch_bytes = 64 << 20;
+  int64_t ring_segment_bytes = kDefaultRingSegmentBytes;
+  int ring_depth = 2;
+  // Most elements handed to any single MPI call; tests set tiny values to
+  // exercise the splitting on small buffers.
+  int64_t max_piece_elements = INT_MAX;
+};
+
+class MpiBackend : public Backend {
+ public:
+  // `comm` is borrowed, must outlive the backend and should return errors
+  // (MPI_ERRORS_RETURN) rather than abort. Collective over `comm`.
+  static Status Create(MPI_Comm comm, const MpiBackendOptions& options,
+                       std::unique_ptr<MpiBackend>* out);
+
+  const char* name() const override { return "mpi"; }
+  bool CanHandle(int device) const override { return device == kCpuDevice; }
+  Status Allreduce(const BufferView& buf, ReduceOp op) override;
+  Status Allgatherv(const BufferView& send, const BufferView& recv,
+                    const std::vector<int64_t>& counts) override;
+  Status Broadcast(const BufferView& buf, int root) override;
+  Status Barrier() override;
+
+ private:
+  MpiBackend(MPI_Comm comm, const MpiBackendOptions& options);
+  Status CheckBuffer(const BufferView& buf, const char* what) const;
+  Status CheckAllgatherv(const BufferView& send, const BufferView& recv,
+                         const std::vector<int64_t>& counts) const;
+  Status AllreduceWithMpi(const BufferView& buf, MPI_Op mpi_op);
+  Status BroadcastPieces(char* data, int64_t count, DataType dtype, int root);
+  Status AllgathervWithBcast(const BufferView& recv, const std::vector<int64_t>& counts);
+
+  MPI_Comm comm_;
+  int rank_ = 0;
+  int size_ = 1;
+  MpiBackendOptions options_;
+  std::unique_ptr<MpiTypeTable> types_;
+  MpiRing ring_;
+  // Reused by Allgatherv.
+  std::vector<int> counts_;
+  std::vector<int> displacements_;
+};
+
+}  // namespace mpi
+}  // namespace braid

@@ -1,0 +1,42 @@
+#include "collectives/mpi/mpi_host.h"
+
+#include "collectives/mpi/mpi_backend.h"
+#include "collectives/mpi/mpi_context.h"
+#include "collectives/mpi/mpi_control.h"
+
+namespace braid {
+namespace mpi {
+namespace {
+
+class MpiHostImpl : public MpiHost {
+ public:
+  const WorldInfo& info() const override { return context_->info(); }
+  ControlChannel* control() override { return control_.get(); }
+  Backend* backend() override { return backend_.get(); }
+
+  Status Init(const TransportOptions& options) {
+    BRAID_RETURN_IF_ERROR(MpiContext::Create(options.mpi_comm, &context_));
+    control_.reset(new MpiControlChannel(context_->control_comm()));
+    MpiBackendOptions backend_options;
+    backend_options.scratch_bytes = options.host_scratch_bytes;
+    return MpiBackend::Create(context_->data_comm(), backend_options, &backend_);
+  }
+
+ private:
+  // Declared first so that it is destroyed last: the others use its communicators.
+  std::unique_ptr<MpiContext> context_;
+  std::unique_ptr<MpiControlChannel> control_;
+  std::unique_ptr<MpiBackend> backend_;
+};
+
+}  // namespace
+
+Status MpiHost::Create(const TransportOptions& options, std::unique_ptr<MpiHost>* out) {
+  std::unique_ptr<MpiHostImpl> host(new MpiHostImpl());
+  BRAID_RETURN_IF_ERROR(host->Init(options));
+  *out = std::move(host);
+  return Status::OK();
+}
+
+}  // namespace mpi
+}  // namespace braid

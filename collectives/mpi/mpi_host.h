@@ -1,0 +1,30 @@
+// Everything the transport needs from MPI, behind a header that does not include
+// mpi.h (only collectives/mpi sees MPI): the communicators, where this process
+// sits, the control channel and the host backend.
+//
+// Threading: not thread-safe; see ControlChannel and Backend for their contracts.
+#pragma once
+
+#include <memory>
+
+#include "collectives/backend.h"
+#include "collectives/control_channel.h"
+#include "collectives/transport.h"
+#include "common/status.h"
+
+namespace braid {
+namespace mpi {
+
+class MpiHost {
+ public:
+  // Collective over the communicator named by options.mpi_comm (or MPI_COMM_WORLD).
+  static Status Create(const TransportOptions& options, std::unique_ptr<MpiHost>* out);
+  virtual ~MpiHost() = default;
+
+  virtual const WorldInfo& info() const = 0;
+  virtual ControlChannel* control() = 0;
+  virtual Backend* backend() = 0;
+};
+
+}  // namespace mpi
+}  // namespace braid
