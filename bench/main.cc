@@ -111,6 +111,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "braid-bench: rank %d: %s\n", rank, e.what());
     MPI_Abort(MPI_COMM_WORLD, 3);
   }
+  report.PrintEnd();
   braid_shutdown();
   MPI_Comm_free(&comm);
 

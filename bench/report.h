@@ -56,6 +56,7 @@ class Report {
   void AddSweepRow(const Row& row);  // stores and prints
   void PrintSweepSummary() const;
   void AddFusionRow(const Row& row);  // stores and prints
+  void PrintEnd() const;
 
   int64_t TotalWrong() const;
   const std::vector<Row>& rows() const { return rows_; }
