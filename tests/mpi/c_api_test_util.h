@@ -308,11 +308,16 @@ inline void ApplyEnv(const EnvList& env) {
   for (const auto& kv : env) setenv(kv.first.c_str(), kv.second.c_str(), 1);
 }
 
-// Sets variables for a scope (unsets the managed set afterwards).
+// For a test that starts the engine itself: sets variables for a scope; at its
+// end shuts the engine down (whatever started it with these settings) and
+// unsets them, so that the fixtures start from a known state.
 class ScopedEnv {
  public:
   explicit ScopedEnv(const EnvList& env) { ApplyEnv(env); }
-  ~ScopedEnv() { ApplyEnv({}); }
+  ~ScopedEnv() {
+    braid_shutdown();
+    ApplyEnv({});
+  }
 };
 
 // A stall on one rank (a test that bailed out early) fails the others' waits

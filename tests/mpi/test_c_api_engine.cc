@@ -117,6 +117,7 @@ TEST_F(EngineTest, QueriesMatchMpi) {
 // Two engines side by side on the even and the odd world ranks, ranked in
 // reverse world order: braid's ranks and sums follow the communicator.
 TEST_F(EngineTest, InitOnSubCommunicator) {
+  ctu::ScopedEnv env(ctu::SafetyEnv());
   ASSERT_EQ(braid_shutdown(), BRAID_OK);
   EXPECT_EQ(braid_init_comm(nullptr), BRAID_ERR_INVALID_ARGUMENT);
   EXPECT_STRNE(braid_last_error(), "");
