@@ -39,6 +39,10 @@ class Transport {
   virtual Backend* BackendFor(int device) = 0;
 };
 
+// Calls `hook` once when MPI_Finalize starts, while MPI still works (the first
+// hook registered in the process wins). MPI must be initialised.
+void CallBeforeMpiFinalize(void (*hook)());
+
 // Builds the transport with every backend this build has registered.
 Status CreateTransport(const TransportOptions& options, std::unique_ptr<Transport>* out);
 

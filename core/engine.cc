@@ -52,7 +52,7 @@ bool Engine::running() const {
 
 Status Engine::Enqueue(Request request, std::shared_ptr<Handle>* handle) {
   BRAID_RETURN_IF_ERROR(ValidateRequest(request.meta, world().size));
-  if (request.meta.NumElements() > 0 &&
+  if (request.meta.collective != Collective::kBarrier && request.meta.NumElements() > 0 &&
       (request.input == nullptr ||
        (request.meta.collective != Collective::kAllgather && request.output == nullptr))) {
     return InvalidArgument("'" + request.meta.name + "': the data pointer is null");

@@ -27,6 +27,9 @@ struct ReducePlan {
   int64_t integer_divisor;  // 1 when nothing to divide
 };
 
+// Allgather outputs kept for reuse after their handles are freed.
+constexpr int64_t kMaxCachedOutputBytes = int64_t{1} << 30;
+
 ReducePlan PlanReduce(const RequestMeta& meta, int world_size) {
   ReducePlan plan{meta.op, meta.prescale, meta.postscale, 1};
   if (meta.op == ReduceOp::kAverage) {
@@ -53,7 +56,8 @@ Executor::Executor(Transport* transport, int64_t fusion_threshold_bytes, Timelin
       world_size_(transport->info().size),
       fusion_threshold_bytes_(fusion_threshold_bytes),
       timeline_(timeline),
-      fusion_buffer_(fusion_threshold_bytes) {}
+      fusion_buffer_(fusion_threshold_bytes),
+      output_pool_(BufferPool::Create(kMaxCachedOutputBytes)) {}
 
 void Executor::Execute(const std::vector<Response>& responses,
                        std::unordered_map<std::string, Clock::time_point>* negotiation_start,
@@ -176,17 +180,17 @@ Status Executor::Allgather(const Response& agreed, Request* r) {
     counts.push_back(rows * row);
     total_rows += rows;
   }
-  std::vector<int64_t>& shape = r->handle->output_shape();
-  shape = r->meta.shape;
+  std::vector<int64_t> shape = r->meta.shape;
   shape[0] = total_rows;
-  std::vector<char>& out = r->handle->owned_output();
-  out.resize(static_cast<size_t>(total_rows * row) * DataTypeSize(r->meta.dtype));
+  PooledBuffer out =
+      output_pool_->Acquire(total_rows * row * static_cast<int64_t>(DataTypeSize(r->meta.dtype)));
   BufferView recv = ViewOf(*r, out.data());
   recv.count = total_rows * row;
   BufferView send = ViewOf(*r, const_cast<void*>(r->input));
   Clock::time_point t0 = Clock::now();
   Status st = transport_->BackendFor(r->meta.device)->Allgatherv(send, recv, counts);
   if (timeline_) timeline_->Record(r->meta.name, "ALLGATHER", t0, Clock::now());
+  r->handle->SetOutput(std::move(out), std::move(shape));
   return st;
 }
 

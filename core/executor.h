@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "collectives/transport.h"
+#include "core/buffer_pool.h"
 #include "core/fusion.h"
 #include "core/request.h"
 #include "core/tensor_queue.h"
@@ -44,6 +45,7 @@ class Executor {
   int64_t fusion_threshold_bytes_;
   Timeline* timeline_;
   PrefaultedBuffer fusion_buffer_;
+  std::shared_ptr<BufferPool> output_pool_;
 };
 
 }  // namespace braid

@@ -23,6 +23,11 @@ void Handle::Complete(Status status) {
   done_cv_.notify_all();
 }
 
+void Handle::SetOutput(PooledBuffer buffer, std::vector<int64_t> shape) {
+  output_ = std::move(buffer);
+  output_shape_ = std::move(shape);
+}
+
 Status Handle::status() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return status_;

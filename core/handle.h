@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "core/buffer_pool.h"
 
 namespace braid {
 
@@ -23,17 +24,19 @@ class Handle {
   void Complete(Status status);
   Status status() const;
 
-  // Output owned by the handle (allgather): allocated by the coordinator before
-  // completion, read by the caller after it.
-  std::vector<char>& owned_output() { return owned_output_; }
-  std::vector<int64_t>& output_shape() { return output_shape_; }
+  // Output owned by the handle (allgather): set by the coordinator before
+  // completion, read by the caller after it. The buffer returns to its pool when
+  // the handle is destroyed.
+  void SetOutput(PooledBuffer buffer, std::vector<int64_t> shape);
+  const char* output_data() const { return output_.data(); }
+  const std::vector<int64_t>& output_shape() const { return output_shape_; }
 
  private:
   mutable std::mutex mutex_;
   std::condition_variable done_cv_;
   bool done_ = false;
   Status status_;
-  std::vector<char> owned_output_;
+  PooledBuffer output_;
   std::vector<int64_t> output_shape_;
 };
 

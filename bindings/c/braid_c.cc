@@ -11,7 +11,13 @@
 
 struct braid_handle_s {
   std::shared_ptr<braid::Handle> handle;
-  std::string error;  // kept alive for braid_handle_error
+  std::once_flag error_once;
+  std::string error;  // set once the operation is done; kept for braid_handle_error
+
+  const char* Error() {
+    std::call_once(error_once, [this] { error = handle->status().message(); });
+    return error.c_str();
+  }
 };
 
 namespace {
@@ -46,8 +52,13 @@ int Init(const void* mpi_comm) {
   options.mpi_comm = mpi_comm;
   Status st = braid::Engine::Create(options, &g_engine);
   static std::once_flag exit_hook;
-  // Registered after MPI is initialised, so it runs before MPI is finalised.
-  if (st.ok()) std::call_once(exit_hook, [] { std::atexit(ShutdownAtExit); });
+  if (st.ok()) {
+    // The engine stops before MPI goes: at MPI_Finalize when the application
+    // finalizes MPI itself, and at exit (registered after MPI_Init, so before the
+    // MPI_Finalize braid registers when it initialised MPI) otherwise.
+    braid::CallBeforeMpiFinalize(&ShutdownAtExit);
+    std::call_once(exit_hook, [] { std::atexit(ShutdownAtExit); });
+  }
   return Report(st);
 }
 
@@ -80,7 +91,10 @@ int Submit(braid::Request request, braid_handle_t* out) {
   if (!g_engine) return Report(NotInitialized());
   std::shared_ptr<braid::Handle> handle;
   Status st = g_engine->Enqueue(std::move(request), &handle);
-  if (st.ok()) *out = new braid_handle_s{std::move(handle), std::string()};
+  if (st.ok()) {
+    *out = new braid_handle_s;
+    (*out)->handle = std::move(handle);
+  }
   return Report(st);
 }
 
@@ -172,15 +186,12 @@ int braid_poll(braid_handle_t handle) {
 
 int braid_wait(braid_handle_t handle) {
   if (handle == nullptr) return Report(braid::InvalidArgument("the handle is NULL"));
-  Status st = handle->handle->Wait();
-  handle->error = st.message();
-  return Report(st);
+  return Report(handle->handle->Wait());
 }
 
 const char* braid_handle_error(braid_handle_t handle) {
   if (handle == nullptr) return "the handle is NULL";
-  if (handle->handle->Poll()) handle->error = handle->handle->status().message();
-  return handle->error.c_str();
+  return handle->handle->Poll() ? handle->Error() : "";
 }
 
 int braid_handle_output(braid_handle_t handle, const void** data, int* ndim,
@@ -191,7 +202,7 @@ int braid_handle_output(braid_handle_t handle, const void** data, int* ndim,
     return Report(braid::InvalidArgument("braid_handle_output: the operation has not finished"));
   Status st = handle->handle->status();
   if (!st.ok()) return Report(st);
-  *data = handle->handle->owned_output().data();
+  *data = handle->handle->output_data();
   *ndim = static_cast<int>(handle->handle->output_shape().size());
   *shape = handle->handle->output_shape().data();
   return Report(Status::OK());
@@ -202,6 +213,10 @@ void braid_handle_free(braid_handle_t handle) {
 }
 
 int braid_barrier(void) {
+  // Barriers from several threads of one rank run one after another: they share
+  // the name, which must be unique in flight.
+  static std::mutex barrier_mutex;
+  std::lock_guard<std::mutex> serial(barrier_mutex);
   braid::Request r;
   r.meta.name = "braid.barrier";
   r.meta.collective = braid::Collective::kBarrier;

@@ -3,7 +3,8 @@
  * One default engine per process. Every call is thread-safe: several threads may
  * enqueue collectives at once. Functions return BRAID_OK (0) or a positive
  * BRAID_ERR_* code; braid_last_error() gives the message of the calling thread's
- * last failure.
+ * last call ("" when it succeeded). A call that fails leaves its output arguments
+ * (such as *handle) untouched.
  *
  * A collective is asynchronous: it returns a handle at once, and the operation
  * completes when every rank has submitted a request with the same name. Wait on
@@ -72,7 +73,7 @@ int braid_init_comm(const void* mpi_comm);
 int braid_shutdown(void);
 int braid_is_initialized(void);
 
-/* Position of this process; -1 before init. */
+/* Position of this process; each returns -1 before init and after shutdown. */
 int braid_rank(void);
 int braid_size(void);
 int braid_local_rank(void);
@@ -108,10 +109,11 @@ int braid_handle_output(braid_handle_t handle, const void** data, int* ndim,
                         const int64_t** shape);
 void braid_handle_free(braid_handle_t handle);
 
-/* Blocks until every rank has called it. */
+/* Blocks until every rank has called it. Calls from several threads of one rank
+ * run one after another. */
 int braid_barrier(void);
 
-/* Message of the calling thread's last failed call ("" if none). */
+/* Message of the calling thread's last braid call ("" if it succeeded). */
 const char* braid_last_error(void);
 
 #ifdef __cplusplus
