@@ -27,6 +27,13 @@ class Backend {
   // kProduct: averaging and scale factors are applied by the caller.
   virtual Status Allreduce(const BufferView& buf, ReduceOp op) = 0;
 
+  // Reduces several buffers of one dtype and device in place, with the same result
+  // as reducing their concatenation (a fused group). `staging` is a contiguous
+  // buffer, at least as large as all of them, that an implementation may pack
+  // into. The default packs, calls Allreduce and unpacks (host memory only).
+  virtual Status AllreduceMany(const std::vector<BufferView>& buffers, ReduceOp op,
+                               const BufferView& staging);
+
   // Gathers a variable number of elements per rank. `recv` holds sum(counts)
   // elements; rank r's block starts at sum(counts[0..r)). `send.data` may point at
   // this rank's block of `recv` (in place).

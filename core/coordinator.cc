@@ -64,6 +64,9 @@ void Coordinator::Loop() {
     executor_.Execute(round.responses, &negotiation_start_, queue_);
     if (round.shutdown) break;
     anyone_waiting = round.anyone_waiting;
+    // Progress suggests the other ranks are submitting too (a backward pass is
+    // under way): meet them in the next round at once rather than after a cycle.
+    if (anyone_waiting && !round.responses.empty()) round_end -= Millis(config_.cycle_time_ms);
   }
   if (!failure.ok()) {
     BRAID_LOG(Error) << "control plane failed, engine stopped: " << failure.message();

@@ -117,56 +117,36 @@ void Executor::RunGroup(const std::vector<Response>& responses, const FusionGrou
   for (auto& r : *requests) Finish(&r, status);
 }
 
+// A group (one tensor or a fused run) is reduced in the outputs themselves: inputs
+// are copied (with the prescale factor) only when out of place or scaled, and the
+// backend decides whether to pack into the fusion buffer or to reduce the outputs
+// where they are.
 Status Executor::Allreduce(const Response& agreed, std::vector<Request>* requests) {
-  if (requests->size() == 1) return AllreduceInPlace(agreed, &(*requests)[0]);
-  return AllreduceFused(agreed, requests);
-}
-
-Status Executor::AllreduceInPlace(const Response& agreed, Request* r) {
-  ReducePlan plan = PlanReduce(agreed.meta, world_size_);
-  Clock::time_point t0 = Clock::now();
-  cpu::ScaleCopy(r->output, r->input, r->meta.NumElements(), r->meta.dtype, plan.prescale);
-  Clock::time_point t1 = Clock::now();
-  Status st =
-      transport_->BackendFor(r->meta.device)->Allreduce(ViewOf(*r, r->output), plan.backend_op);
-  Clock::time_point t2 = Clock::now();
-  if (st.ok()) PostProcess(plan, *r, r->output);
-  if (timeline_) {
-    timeline_->Record(r->meta.name, "PACK", t0, t1);
-    timeline_->Record(r->meta.name, "ALLREDUCE", t1, t2);
-    timeline_->Record(r->meta.name, "UNPACK", t2, Clock::now());
-  }
-  return st;
-}
-
-Status Executor::AllreduceFused(const Response& agreed, std::vector<Request>* requests) {
   ReducePlan plan = PlanReduce(agreed.meta, world_size_);
   DataType dtype = agreed.meta.dtype;
-  int64_t elem = static_cast<int64_t>(DataTypeSize(dtype));
   Clock::time_point t0 = Clock::now();
-  int64_t offset = 0;
+  std::vector<BufferView> outputs;
+  outputs.reserve(requests->size());
   for (const Request& r : *requests) {
-    int64_t n = r.meta.NumElements();
-    cpu::ScaleCopy(fusion_buffer_.data() + offset * elem, r.input, n, dtype, plan.prescale);
-    offset += n;
+    cpu::ScaleCopy(r.output, r.input, r.meta.NumElements(), dtype, plan.prescale);
+    outputs.push_back(ViewOf(r, r.output));
   }
   Clock::time_point t1 = Clock::now();
-  BufferView fused;
-  fused.data = fusion_buffer_.data();
-  fused.count = offset;
-  fused.dtype = dtype;
-  fused.device = agreed.meta.device;
-  Status st = transport_->BackendFor(agreed.meta.device)->Allreduce(fused, plan.backend_op);
+  BufferView staging;
+  staging.data = fusion_buffer_.data();
+  staging.count = fusion_buffer_.bytes() / static_cast<int64_t>(DataTypeSize(dtype));
+  staging.dtype = dtype;
+  staging.device = agreed.meta.device;
+  Status st =
+      transport_->BackendFor(agreed.meta.device)->AllreduceMany(outputs, plan.backend_op, staging);
   Clock::time_point t2 = Clock::now();
-  offset = 0;
-  for (const Request& r : *requests) {
-    if (st.ok()) PostProcess(plan, r, fusion_buffer_.data() + offset * elem);
-    offset += r.meta.NumElements();
+  if (st.ok()) {
+    for (const Request& r : *requests) PostProcess(plan, r, r.output);
   }
   if (timeline_) {
-    Trace(*requests, "PACK", t0);
-    for (const Request& r : *requests) timeline_->Record(r.meta.name, "ALLREDUCE", t1, t2);
-    Trace(*requests, "UNPACK", t2);
+    Trace(*requests, "PACK", t0, t1);
+    Trace(*requests, "ALLREDUCE", t1, t2);
+    Trace(*requests, "UNPACK", t2, Clock::now());
   }
   return st;
 }
@@ -207,8 +187,7 @@ Status Executor::Broadcast(const Response& agreed, Request* r) {
 }
 
 void Executor::Trace(const std::vector<Request>& requests, const char* phase,
-                     Clock::time_point start) {
-  Clock::time_point end = Clock::now();
+                     Clock::time_point start, Clock::time_point end) {
   for (const Request& r : requests) timeline_->Record(r.meta.name, phase, start, end);
 }
 

@@ -33,12 +33,11 @@ class Executor {
   void RunGroup(const std::vector<Response>& responses, const FusionGroup& group,
                 std::vector<Request>* requests);
   Status Allreduce(const Response& agreed, std::vector<Request>* requests);
-  Status AllreduceInPlace(const Response& agreed, Request* request);
-  Status AllreduceFused(const Response& agreed, std::vector<Request>* requests);
   Status Allgather(const Response& agreed, Request* request);
   Status Broadcast(const Response& agreed, Request* request);
   void Finish(Request* request, const Status& status);
-  void Trace(const std::vector<Request>& requests, const char* phase, Clock::time_point start);
+  void Trace(const std::vector<Request>& requests, const char* phase, Clock::time_point start,
+             Clock::time_point end);
 
   Transport* transport_;
   int world_size_;
