@@ -28,16 +28,25 @@
 namespace braid {
 namespace mpi {
 
-// Measured crossover between MPI_Allreduce and the ring (see README in this folder).
+// Crossover between MPI_Allreduce and the ring, measured with float32 sums at 2
+// and 4 ranks on one host (Open MPI 4.1, vader/CMA): below 4 MiB MPI's
+// latency-oriented algorithms win; from 4 MiB on the ring matches or beats them,
+// and beyond ~16 MiB, where MPI's per-call temporaries start to fault pages in,
+// it is 2-3x faster.
 constexpr int64_t kDefaultRingThresholdBytes = 4 << 20;
-constexpr int64_t kDefaultRingSegmentBytes = 256 << 10;
+// 512 KiB segments: a scratch slot plus the segment it is reduced into fit the
+// 1 MiB L2, and fewer, larger messages cost less per byte than 64-256 KiB ones.
+constexpr int64_t kDefaultRingSegmentBytes = 512 << 10;
+constexpr int kDefaultRingDepth = 2;
 
 struct MpiBackendOptions {
   int64_t ring_threshold_bytes = kDefaultRingThresholdBytes;
-  // Pre-faulted scratch for the ring (TransportOptions::host_scratch_bytes).
+  // Cap on the ring's pre-faulted scratch (TransportOptions::host_scratch_bytes).
+  // The ring takes ring_depth * ring_segment_bytes of it, shrinking the segments
+  // when the cap is smaller.
   int64_t scratch_bytes = 64 << 20;
   int64_t ring_segment_bytes = kDefaultRingSegmentBytes;
-  int ring_depth = 2;
+  int ring_depth = kDefaultRingDepth;
   // Most elements handed to any single MPI call; tests set tiny values to
   // exercise the splitting on small buffers.
   int64_t max_piece_elements = INT_MAX;

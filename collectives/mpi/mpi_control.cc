@@ -75,11 +75,15 @@ Status MpiControlChannel::AllreduceBitAnd(std::vector<uint64_t>* words) {
   const int n = static_cast<int>(words->size());
   if (size_ == 1) return Status::OK();
   if (rank_ != kRoot) {
+    // MPI forbids receiving into a buffer that a pending send still reads.
+    incoming_.resize(static_cast<size_t>(n));
     MPI_Request reqs[2];
     BRAID_CHECK_MPI(MPI_Isend(words->data(), n, MPI_UINT64_T, kRoot, kTagBits, comm_, &reqs[0]));
-    BRAID_CHECK_MPI(MPI_Irecv(words->data(), n, MPI_UINT64_T, kRoot, kTagBitsResult, comm_,
-                              &reqs[1]));
-    return WaitAllPolitely(2, reqs);
+    BRAID_CHECK_MPI(
+        MPI_Irecv(incoming_.data(), n, MPI_UINT64_T, kRoot, kTagBitsResult, comm_, &reqs[1]));
+    BRAID_RETURN_IF_ERROR(WaitAllPolitely(2, reqs));
+    std::copy(incoming_.begin(), incoming_.end(), words->begin());
+    return Status::OK();
   }
   incoming_.resize(static_cast<size_t>(n) * (size_ - 1));
   requests_.resize(size_ - 1);
@@ -93,8 +97,8 @@ Status MpiControlChannel::AllreduceBitAnd(std::vector<uint64_t>* words) {
     for (int i = 0; i < n; ++i) (*words)[i] &= theirs[i];
   }
   for (int r = 1; r < size_; ++r) {
-    BRAID_CHECK_MPI(MPI_Isend(words->data(), n, MPI_UINT64_T, r, kTagBitsResult, comm_,
-                              &requests_[r - 1]));
+    BRAID_CHECK_MPI(
+        MPI_Isend(words->data(), n, MPI_UINT64_T, r, kTagBitsResult, comm_, &requests_[r - 1]));
   }
   return WaitAllPolitely(size_ - 1, requests_.data());
 }

@@ -17,10 +17,6 @@ constexpr int kAllgatherTag = 2;
 constexpr int64_t kSlotAlign = 64;
 constexpr int64_t kPageBytes = 4096;
 
-int64_t Segments(int64_t count, int64_t seg_elems) {
-  return (count + seg_elems - 1) / seg_elems;
-}
-
 // Allocates and touches every page now, so no transfer ever pays a first-touch fault.
 char* AllocatePrefaulted(int64_t bytes) {
   const size_t rounded = static_cast<size_t>((bytes + kPageBytes - 1) / kPageBytes * kPageBytes);
@@ -49,91 +45,135 @@ MpiRing::MpiRing(MPI_Comm comm, const RingOptions& options)
   slots_.assign(options_.depth, MPI_REQUEST_NULL);
 }
 
-MpiRing::Chunk MpiRing::ChunkAt(char* base, int64_t count, size_t elem, int index) const {
-  const int64_t quotient = count / size_;
-  const int64_t remainder = count % size_;
+// Chunk sizes differ by at most one element; the first count % size are longer.
+MpiRing::Chunk MpiRing::ChunkAt(int index) const {
+  index = ((index % size_) + size_) % size_;
+  const int64_t quotient = plan_.count / size_;
+  const int64_t remainder = plan_.count % size_;
   const int64_t start = index * quotient + std::min<int64_t>(index, remainder);
   const int64_t length = quotient + (index < remainder ? 1 : 0);
-  return Chunk{base + start * static_cast<int64_t>(elem), length};
+  return Chunk{plan_.base + start * plan_.elem, length};
 }
 
-// Elements per message: bounded by the byte budget, the piece cap and MPI's int count.
-int64_t MpiRing::SegmentElems(size_t elem, int64_t segment_bytes) const {
-  int64_t n = segment_bytes / static_cast<int64_t>(elem);
-  n = std::min(n, options_.max_piece_elements);
-  n = std::min<int64_t>(n, INT_MAX / static_cast<int64_t>(elem));
-  return std::max<int64_t>(n, 1);
+int64_t MpiRing::SegmentCount(const Chunk& chunk, int64_t k) const {
+  return std::min(plan_.seg, chunk.count - k * plan_.seg);
+}
+
+char* MpiRing::SegmentData(const Chunk& chunk, int64_t k) const {
+  return chunk.data + k * plan_.seg * plan_.elem;
 }
 
 Status MpiRing::Allreduce(void* data, int64_t count, DataType dtype, ReduceOp op) {
   if (size_ == 1 || count <= 0) return Status::OK();
   if (!scratch_) return Internal("ring allreduce has no scratch memory");
-  const size_t elem = DataTypeSize(dtype);
-  char* base = static_cast<char*>(data);
-  auto at = [this](int i) { return ((i % size_) + size_) % size_; };
-  for (int s = 0; s < size_ - 1; ++s) {
-    const Chunk send = ChunkAt(base, count, elem, at(rank_ - s));
-    const Chunk recv = ChunkAt(base, count, elem, at(rank_ - s - 1));
-    BRAID_RETURN_IF_ERROR(ReduceStep(send, recv, elem, dtype, op));
+  plan_.base = static_cast<char*>(data);
+  plan_.count = count;
+  plan_.elem = static_cast<int64_t>(DataTypeSize(dtype));
+  plan_.dtype = dtype;
+  plan_.op = op;
+  // Elements per message: bounded by a scratch slot, the piece cap and MPI's int.
+  plan_.seg = std::min({slot_bytes_ / plan_.elem, options_.max_piece_elements,
+                        static_cast<int64_t>(INT_MAX) / plan_.elem});
+  plan_.seg = std::max<int64_t>(plan_.seg, 1);
+  sends_.clear();
+  const Chunk own = ChunkAt(rank_);
+  for (int64_t k = 0; k < Segments(own); ++k) {
+    BRAID_RETURN_IF_ERROR(SendSegment(own, k, kReduceScatterTag));
   }
-  for (int s = 0; s < size_ - 1; ++s) {
-    const Chunk send = ChunkAt(base, count, elem, at(rank_ + 1 - s));
-    const Chunk recv = ChunkAt(base, count, elem, at(rank_ - s));
-    BRAID_RETURN_IF_ERROR(CopyStep(send, recv, elem));
-  }
+  for (int s = 0; s < size_ - 1; ++s) BRAID_RETURN_IF_ERROR(ReduceStep(s));
+  for (int s = 0; s < size_ - 1; ++s) BRAID_RETURN_IF_ERROR(GatherStep(s));
+  BRAID_CHECK_MPI(MPI_Waitall(static_cast<int>(sends_.size()), sends_.data(), MPI_STATUSES_IGNORE));
   return Status::OK();
 }
 
-Status MpiRing::PostSends(const Chunk& send, int64_t seg_elems, size_t elem, int tag) {
-  const int64_t n = Segments(send.count, seg_elems);
-  sends_.resize(static_cast<size_t>(n));
-  for (int64_t k = 0; k < n; ++k) {
-    const int64_t elems = std::min(seg_elems, send.count - k * seg_elems);
-    const int bytes = static_cast<int>(elems * static_cast<int64_t>(elem));
-    char* at = send.data + k * seg_elems * static_cast<int64_t>(elem);
-    BRAID_CHECK_MPI(MPI_Isend(at, bytes, MPI_BYTE, right_, tag, comm_, &sends_[k]));
-  }
+Status MpiRing::SendSegment(const Chunk& chunk, int64_t k, int tag) {
+  const int bytes = static_cast<int>(SegmentCount(chunk, k) * plan_.elem);
+  sends_.push_back(MPI_REQUEST_NULL);
+  BRAID_CHECK_MPI(
+      MPI_Isend(SegmentData(chunk, k), bytes, MPI_BYTE, right_, tag, comm_, &sends_.back()));
   return Status::OK();
 }
 
-// Segment k of the incoming chunk lands in scratch slot k % depth; the slot is
-// re-posted for segment k + depth as soon as segment k has been reduced.
-Status MpiRing::ReduceStep(const Chunk& send, const Chunk& recv, size_t elem, DataType dtype,
-                           ReduceOp op) {
-  const int64_t seg = SegmentElems(elem, slot_bytes_);
-  const int64_t nrecv = Segments(recv.count, seg);
+Status MpiRing::PostSlot(const Chunk& chunk, int64_t k) {
+  const int bytes = static_cast<int>(SegmentCount(chunk, k) * plan_.elem);
+  BRAID_CHECK_MPI(MPI_Irecv(Slot(k), bytes, MPI_BYTE, left_, kReduceScatterTag, comm_,
+                            &slots_[k % options_.depth]));
+  return Status::OK();
+}
+
+// Reduce-scatter step s: segment k of chunk rank-s-1 arrives in scratch slot
+// k % depth, is reduced into place and leaves at once: to the right as step s+1's
+// data, or, after the last step, as the allgather's first message.
+Status MpiRing::ReduceStep(int s) {
+  const Chunk chunk = ChunkAt(rank_ - s - 1);
+  const bool last = s == size_ - 2;
+  const int64_t n = Segments(chunk);
   const int depth = options_.depth;
-  auto post = [&](int64_t k) {
-    const int64_t elems = std::min(seg, recv.count - k * seg);
-    return MPI_Irecv(Slot(k), static_cast<int>(elems * static_cast<int64_t>(elem)), MPI_BYTE, left_,
-                     kReduceScatterTag, comm_, &slots_[k % depth]);
-  };
-  for (int64_t k = 0; k < std::min<int64_t>(depth, nrecv); ++k) BRAID_CHECK_MPI(post(k));
-  BRAID_RETURN_IF_ERROR(PostSends(send, seg, elem, kReduceScatterTag));
-  for (int64_t k = 0; k < nrecv; ++k) {
-    BRAID_CHECK_MPI(MPI_Wait(&slots_[k % depth], MPI_STATUS_IGNORE));
-    const int64_t elems = std::min(seg, recv.count - k * seg);
-    cpu::ReduceInto(recv.data + k * seg * static_cast<int64_t>(elem), Slot(k), elems, dtype, op);
-    if (k + depth < nrecv) BRAID_CHECK_MPI(post(k + depth));
+  if (last) {
+    reduce_sends_ = sends_.size();
+    gathers_[0].assign(static_cast<size_t>(Segments(ChunkAt(rank_))), MPI_REQUEST_NULL);
   }
-  BRAID_CHECK_MPI(MPI_Waitall(static_cast<int>(sends_.size()), sends_.data(), MPI_STATUSES_IGNORE));
+  for (int64_t k = 0; k < std::min<int64_t>(depth, n); ++k) {
+    BRAID_RETURN_IF_ERROR(PostSlot(chunk, k));
+  }
+  for (int64_t k = 0; k < n; ++k) {
+    BRAID_CHECK_MPI(MPI_Wait(&slots_[k % depth], MPI_STATUS_IGNORE));
+    cpu::ReduceInto(SegmentData(chunk, k), Slot(k), SegmentCount(chunk, k), plan_.dtype, plan_.op);
+    if (k + depth < n) BRAID_RETURN_IF_ERROR(PostSlot(chunk, k + depth));
+    BRAID_RETURN_IF_ERROR(SendSegment(chunk, k, last ? kAllgatherTag : kReduceScatterTag));
+    if (last) BRAID_RETURN_IF_ERROR(PostFirstGather(k));
+  }
+  if (last) {
+    for (int64_t k = n; k < static_cast<int64_t>(gathers_[0].size()); ++k) {
+      BRAID_RETURN_IF_ERROR(PostFirstGather(k));
+    }
+  }
   return Status::OK();
 }
 
-// Allgather step: the incoming chunk is final, so it is received in place.
-Status MpiRing::CopyStep(const Chunk& send, const Chunk& recv, size_t elem) {
-  const int64_t seg = SegmentElems(elem, options_.gather_segment_bytes);
-  const int64_t nrecv = Segments(recv.count, seg);
-  recvs_.resize(static_cast<size_t>(nrecv));
-  for (int64_t k = 0; k < nrecv; ++k) {
-    const int64_t elems = std::min(seg, recv.count - k * seg);
-    char* at = recv.data + k * seg * static_cast<int64_t>(elem);
-    BRAID_CHECK_MPI(MPI_Irecv(at, static_cast<int>(elems * static_cast<int64_t>(elem)), MPI_BYTE,
-                              left_, kAllgatherTag, comm_, &recvs_[k]));
+// Allgather step 0 lands in this rank's own chunk, whose segment k left in the
+// first reduce-scatter send (sends_[k]); that send completes before the receive is
+// posted. Posting while the reduce-scatter is still running lets the transfer
+// overlap it.
+Status MpiRing::PostFirstGather(int64_t k) {
+  if (k >= static_cast<int64_t>(gathers_[0].size())) return Status::OK();
+  BRAID_CHECK_MPI(MPI_Wait(&sends_[k], MPI_STATUS_IGNORE));
+  const Chunk chunk = ChunkAt(rank_);
+  const int bytes = static_cast<int>(SegmentCount(chunk, k) * plan_.elem);
+  BRAID_CHECK_MPI(MPI_Irecv(SegmentData(chunk, k), bytes, MPI_BYTE, left_, kAllgatherTag, comm_,
+                            &gathers_[0][k]));
+  return Status::OK();
+}
+
+// Receives of allgather step `step` (>= 1), straight into chunk rank-step.
+Status MpiRing::PostGathers(int step) {
+  const Chunk chunk = ChunkAt(rank_ - step);
+  std::vector<MPI_Request>& requests = gathers_[step % 2];
+  requests.assign(static_cast<size_t>(Segments(chunk)), MPI_REQUEST_NULL);
+  for (int64_t k = 0; k < Segments(chunk); ++k) {
+    const int bytes = static_cast<int>(SegmentCount(chunk, k) * plan_.elem);
+    BRAID_CHECK_MPI(MPI_Irecv(SegmentData(chunk, k), bytes, MPI_BYTE, left_, kAllgatherTag, comm_,
+                              &requests[k]));
   }
-  BRAID_RETURN_IF_ERROR(PostSends(send, seg, elem, kAllgatherTag));
-  BRAID_CHECK_MPI(MPI_Waitall(static_cast<int>(recvs_.size()), recvs_.data(), MPI_STATUSES_IGNORE));
-  BRAID_CHECK_MPI(MPI_Waitall(static_cast<int>(sends_.size()), sends_.data(), MPI_STATUSES_IGNORE));
+  return Status::OK();
+}
+
+// Allgather step s: segment k of chunk rank-s arrives in place and is forwarded
+// unless this is the last step. The next step's receives are posted first; their
+// chunk was last read by reduce-scatter sends, all completed before.
+Status MpiRing::GatherStep(int s) {
+  const bool last = s == size_ - 2;
+  if (s == 0) {
+    BRAID_CHECK_MPI(
+        MPI_Waitall(static_cast<int>(reduce_sends_), sends_.data(), MPI_STATUSES_IGNORE));
+  }
+  if (!last) BRAID_RETURN_IF_ERROR(PostGathers(s + 1));
+  const Chunk chunk = ChunkAt(rank_ - s);
+  std::vector<MPI_Request>& requests = gathers_[s % 2];
+  for (int64_t k = 0; k < static_cast<int64_t>(requests.size()); ++k) {
+    BRAID_CHECK_MPI(MPI_Wait(&requests[k], MPI_STATUS_IGNORE));
+    if (!last) BRAID_RETURN_IF_ERROR(SendSegment(chunk, k, kAllgatherTag));
+  }
   return Status::OK();
 }
 

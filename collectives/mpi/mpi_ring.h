@@ -1,17 +1,23 @@
 // braid's own ring allreduce over MPI point-to-point, for large host buffers.
 //
-// The buffer is cut into `size` chunks. Reduce-scatter: in size-1 steps every rank
-// sends one chunk to its right neighbour and reduces the chunk arriving from its
-// left one into place, after which rank r owns the fully reduced chunk r+1.
-// Allgather: size-1 more steps pass the reduced chunks around the ring.
+// The buffer is cut into `size` chunks and every chunk into segments. Reduce-
+// scatter: in size-1 steps each rank receives a chunk from its left neighbour,
+// reduces it into place and passes it on to the right, after which rank r owns
+// the fully reduced chunk r+1. Allgather: size-1 more steps pass the reduced chunks
+// around the ring, received in place.
 //
-// Within a reduce-scatter step a chunk travels in segments: segment k arrives in
-// one slot of a small ring of persistent scratch slots while earlier ones are
-// reduced, so the received bytes are still in cache when they are reduced. The
-// scratch is allocated and pre-faulted once: first-touch page faults on these
-// machines cost more than the transfer itself (the cliff MPI_Allreduce falls off
-// when it allocates its temporaries per call). Every rank computes the same
-// chunk and segment boundaries, so empty chunks (count < size) need no messages.
+// The ring is pipelined per segment rather than per step: a segment moves on as
+// soon as it has been reduced (or, in the allgather, received), so the steps
+// overlap and a neighbour copies a reduced segment while it is still in the
+// shared cache. Incoming reduce-scatter segments land in a few persistent scratch
+// slots, small enough that they are still in cache when reduced. The scratch is
+// allocated and pre-faulted once: first-touch page faults on these machines cost
+// more than the transfer itself (the cliff MPI_Allreduce falls off when it
+// allocates its temporaries per call). Every rank computes the same chunk and
+// segment boundaries, so empty chunks (count < size) need no messages.
+//
+// MPI's rule that a buffer under a pending send is not written is kept: a
+// region is received into only after the sends that read it have completed.
 //
 // Threading: one thread at a time.
 #pragma once
@@ -29,14 +35,12 @@ namespace braid {
 namespace mpi {
 
 struct RingOptions {
-  // Total bytes of pre-faulted scratch; split into `depth` slots.
+  // Cap on the pre-faulted scratch; the ring allocates depth * segment_bytes of it.
   int64_t scratch_bytes = 64 << 20;
-  // Largest message of a reduce-scatter step.
-  int64_t segment_bytes = 256 << 10;
+  // Largest message (one segment).
+  int64_t segment_bytes = 512 << 10;
   // Reduce-scatter segments in flight (scratch slots).
   int depth = 2;
-  // Largest message of an allgather step: they land in place, so bigger is cheaper.
-  int64_t gather_segment_bytes = 1 << 30;
   // Caps every message's element count (tests force tiny values).
   int64_t max_piece_elements = INT32_MAX;
 };
@@ -56,12 +60,28 @@ class MpiRing {
     char* data;
     int64_t count;
   };
-  Chunk ChunkAt(char* base, int64_t count, size_t elem, int index) const;
-  int64_t SegmentElems(size_t elem, int64_t segment_bytes) const;
-  Status ReduceStep(const Chunk& send, const Chunk& recv, size_t elem, DataType dtype, ReduceOp op);
-  Status CopyStep(const Chunk& send, const Chunk& recv, size_t elem);
-  Status PostSends(const Chunk& send, int64_t seg_elems, size_t elem, int tag);
+  // What one Allreduce call works on.
+  struct Plan {
+    char* base = nullptr;
+    int64_t count = 0;
+    int64_t elem = 0;
+    int64_t seg = 0;  // elements per segment
+    DataType dtype = DataType::kFloat32;
+    ReduceOp op = ReduceOp::kSum;
+  };
+
+  Chunk ChunkAt(int index) const;
+  int64_t Segments(const Chunk& chunk) const { return (chunk.count + plan_.seg - 1) / plan_.seg; }
+  int64_t SegmentCount(const Chunk& chunk, int64_t k) const;
+  char* SegmentData(const Chunk& chunk, int64_t k) const;
   char* Slot(int64_t k) const { return scratch_.get() + (k % options_.depth) * slot_bytes_; }
+
+  Status SendSegment(const Chunk& chunk, int64_t k, int tag);
+  Status PostSlot(const Chunk& chunk, int64_t k);
+  Status PostFirstGather(int64_t k);
+  Status PostGathers(int step);
+  Status ReduceStep(int step);
+  Status GatherStep(int step);
 
   MPI_Comm comm_;
   int rank_ = 0;
@@ -72,10 +92,14 @@ class MpiRing {
   int64_t slot_bytes_ = 0;
   int64_t scratch_size_ = 0;
   std::unique_ptr<char, void (*)(void*)> scratch_;
-  // Reused request arrays (the hot path does not allocate once they have grown).
+  Plan plan_;
+  // Requests, reused across calls (the hot path stops allocating once they have
+  // grown): every send of a call, the scratch slots' receives, and the allgather
+  // receives of the current and the next step.
   std::vector<MPI_Request> sends_;
-  std::vector<MPI_Request> recvs_;
+  size_t reduce_sends_ = 0;  // sends_[0, reduce_sends_) are reduce-scatter sends
   std::vector<MPI_Request> slots_;
+  std::vector<MPI_Request> gathers_[2];
 };
 
 }  // namespace mpi
