@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "collectives/cpu/half_convert.h"
+#include "collectives/cpu/reduce_half_x86.h"
 
 namespace braid {
 namespace cpu {
@@ -67,8 +68,9 @@ void ReduceTyped(void* dst, const void* src, int64_t count) {
 // Blocks stay in L1 so the widening costs no memory traffic.
 constexpr int64_t kHalfBlock = 1024;
 
-template <class Op>
-void ReduceHalfTyped(void* dst_v, const void* src_v, int64_t count, const HalfCodec& codec) {
+template <class Op, const HalfCodec& (*Codec)()>
+void ReduceHalfBlocks(void* dst_v, const void* src_v, int64_t count) {
+  const HalfCodec& codec = Codec();
   auto* dst = static_cast<uint16_t*>(dst_v);
   const auto* src = static_cast<const uint16_t*>(src_v);
   alignas(64) float a[kHalfBlock];
@@ -80,16 +82,6 @@ void ReduceHalfTyped(void* dst_v, const void* src_v, int64_t count, const HalfCo
     ReduceLoop<float, Op>(a, b, n);
     codec.from_float(a, dst + i, n);
   }
-}
-
-template <class Op>
-void ReduceF16(void* dst, const void* src, int64_t count) {
-  ReduceHalfTyped<Op>(dst, src, count, Float16Codec());
-}
-
-template <class Op>
-void ReduceBF16(void* dst, const void* src, int64_t count) {
-  ReduceHalfTyped<Op>(dst, src, count, BFloat16Codec());
 }
 
 using ReduceFn = void (*)(void*, const void*, int64_t);
@@ -106,9 +98,9 @@ ReduceFn PickReduce(DataType dtype) {
     case DataType::kInt64:
       return &ReduceTyped<int64_t, Op>;
     case DataType::kFloat16:
-      return &ReduceF16<Op>;
+      return &ReduceHalfBlocks<Op, &Float16Codec>;
     case DataType::kBFloat16:
-      return &ReduceBF16<Op>;
+      return &ReduceHalfBlocks<Op, &BFloat16Codec>;
     case DataType::kFloat32:
       return &ReduceTyped<float, Op>;
     case DataType::kFloat64:
@@ -187,8 +179,15 @@ void DivideNarrow(T* buf, int64_t count, int64_t divisor) {
 
 void ReduceInto(void* dst, const void* src, int64_t count, DataType dtype, ReduceOp op) {
   if (count <= 0) return;
+  if (dtype == DataType::kFloat16 || dtype == DataType::kBFloat16) {
+    // The single-pass x86 kernel takes whole groups of 8; the blocks finish.
+    const int64_t done = ReduceHalfX86(dst, src, count, dtype, op);
+    dst = static_cast<uint16_t*>(dst) + done;
+    src = static_cast<const uint16_t*>(src) + done;
+    count -= done;
+  }
   ReduceFn fn = PickReduce(dtype, op);
-  if (fn != nullptr) fn(dst, src, count);
+  if (fn != nullptr && count > 0) fn(dst, src, count);
 }
 
 void ScaleCopy(void* dst, const void* src, int64_t count, DataType dtype, double factor) {

@@ -155,6 +155,65 @@ TEST(CpuReduceTest, BFloat16RoundsCorrectly) {
   CheckSixteenBit(kBFloat, 0x3780, 0x4780);
 }
 
+// Every pair of special values (NaN, infinities, signed zeros, a subnormal, a
+// normal) in both operand positions, against the scalar semantics: min and max
+// keep dst unless src is strictly smaller / larger, so NaN in dst stays.
+void CheckSpecials(const Format& f, uint16_t (*encode)(float)) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const float specials[] = {std::numeric_limits<float>::quiet_NaN(),
+                            inf,
+                            -inf,
+                            0.0f,
+                            -0.0f,
+                            std::ldexp(1.0f, -20),
+                            1.5f,
+                            -2.0f,
+                            3.0f};
+  const int m = sizeof(specials) / sizeof(specials[0]);
+  for (ReduceOp op : kOps) {
+    std::vector<uint16_t> dst, src;
+    for (float a : specials) {
+      for (float b : specials) {
+        dst.push_back(encode(a));
+        src.push_back(encode(b));
+      }
+    }
+    const std::vector<uint16_t> before = dst;
+    cpu::ReduceInto(dst.data(), src.data(), m * m, f.dtype, op);  // 81: 80 fused + 1 tail
+    for (int i = 0; i < m * m; ++i) {
+      const float a = f.decode(before[i]), b = f.decode(src[i]);
+      float want = a;
+      switch (op) {
+        case ReduceOp::kSum:
+          want = a + b;
+          break;
+        case ReduceOp::kProduct:
+          want = a * b;
+          break;
+        case ReduceOp::kMin:
+          want = b < a ? b : a;
+          break;
+        default:
+          want = a < b ? b : a;
+          break;
+      }
+      const float got = f.decode(dst[i]);
+      if (std::isnan(want)) {
+        EXPECT_TRUE(std::isnan(got)) << ReduceOpName(op) << " " << a << ", " << b;
+      } else {
+        EXPECT_EQ(dst[i], encode(want)) << ReduceOpName(op) << " " << a << ", " << b;
+      }
+    }
+  }
+}
+
+TEST(CpuReduceTest, Float16SpecialValues) {
+  CheckSpecials(kHalf, &FloatToHalf);
+}
+TEST(CpuReduceTest, BFloat16SpecialValues) {
+  CheckSpecials(kBFloat, &FloatToBFloat16);
+}
+
 TEST(CpuReduceTest, Float16SumOverflowsToInfinity) {
   std::vector<uint16_t> dst(9, 0x7bff), src(9, 0x7bff);  // 65504 + 65504
   cpu::ReduceInto(dst.data(), src.data(), 9, DataType::kFloat16, ReduceOp::kSum);
