@@ -23,6 +23,10 @@ RingOptions MakeRingOptions(const MpiBackendOptions& options) {
 Status MpiBackend::Create(MPI_Comm comm, const MpiBackendOptions& options,
                           std::unique_ptr<MpiBackend>* out) {
   std::unique_ptr<MpiBackend> backend(new MpiBackend(comm, options));
+  // Failing here, at init, beats one rank failing mid-collective while the others wait.
+  if (backend->size_ > 1 && backend->ring_.scratch_bytes() == 0) {
+    return BackendError("could not allocate the ring allreduce's scratch memory");
+  }
   BRAID_RETURN_IF_ERROR(MpiTypeTable::Create(&backend->types_));
   *out = std::move(backend);
   return Status::OK();
@@ -60,6 +64,21 @@ Status MpiBackend::Allreduce(const BufferView& buf, ReduceOp op) {
     return ring_.Allreduce(buf.data, buf.count, buf.dtype, op);
   }
   return AllreduceWithMpi(buf, mpi_op);
+}
+
+Status MpiBackend::AllreduceMany(const std::vector<BufferView>& buffers, ReduceOp op,
+                                 const BufferView& staging) {
+  int64_t total = 0;
+  for (const BufferView& b : buffers) {
+    BRAID_RETURN_IF_ERROR(CheckBuffer(b, "allreduce"));
+    total += b.bytes();
+  }
+  if (buffers.empty() || size_ == 1 || total < options_.ring_threshold_bytes) {
+    return Backend::AllreduceMany(buffers, op, staging);
+  }
+  pieces_.clear();
+  for (const BufferView& b : buffers) pieces_.push_back({static_cast<char*>(b.data), b.count});
+  return ring_.Allreduce(pieces_, buffers[0].dtype, op);
 }
 
 Status MpiBackend::AllreduceWithMpi(const BufferView& buf, MPI_Op mpi_op) {
