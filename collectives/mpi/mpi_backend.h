@@ -62,6 +62,10 @@ class MpiBackend : public Backend {
   const char* name() const override { return "mpi"; }
   bool CanHandle(int device) const override { return device == kCpuDevice; }
   Status Allreduce(const BufferView& buf, ReduceOp op) override;
+  // Large groups go through the ring in place, without packing; small ones are
+  // packed into `staging` for one MPI_Allreduce.
+  Status AllreduceMany(const std::vector<BufferView>& buffers, ReduceOp op,
+                       const BufferView& staging) override;
   Status Allgatherv(const BufferView& send, const BufferView& recv,
                     const std::vector<int64_t>& counts) override;
   Status Broadcast(const BufferView& buf, int root) override;
@@ -82,6 +86,7 @@ class MpiBackend : public Backend {
   MpiBackendOptions options_;
   std::unique_ptr<MpiTypeTable> types_;
   MpiRing ring_;
+  std::vector<MpiRing::Piece> pieces_;  // reused by AllreduceMany
   // Reused by Allgatherv.
   std::vector<int> counts_;
   std::vector<int> displacements_;

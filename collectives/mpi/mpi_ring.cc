@@ -46,27 +46,46 @@ MpiRing::MpiRing(MPI_Comm comm, const RingOptions& options)
 }
 
 // Chunk sizes differ by at most one element; the first count % size are longer.
-MpiRing::Chunk MpiRing::ChunkAt(int index) const {
-  index = ((index % size_) + size_) % size_;
+// Each chunk is cut into segments of at most plan_.seg elements that never cross
+// a piece boundary. Every rank cuts the same pieces the same way.
+void MpiRing::CutSegments(const std::vector<Piece>& pieces) {
+  chunk_segments_.resize(size_);
   const int64_t quotient = plan_.count / size_;
   const int64_t remainder = plan_.count % size_;
-  const int64_t start = index * quotient + std::min<int64_t>(index, remainder);
-  const int64_t length = quotient + (index < remainder ? 1 : 0);
-  return Chunk{plan_.base + start * plan_.elem, length};
+  size_t piece = 0;
+  int64_t used = 0;  // elements of pieces[piece] already assigned
+  for (int c = 0; c < size_; ++c) {
+    std::vector<Piece>& segments = chunk_segments_[c];
+    segments.clear();
+    int64_t left = quotient + (c < remainder ? 1 : 0);
+    while (left > 0) {
+      while (pieces[piece].count == used) {
+        ++piece;
+        used = 0;
+      }
+      const int64_t n = std::min({left, plan_.seg, pieces[piece].count - used});
+      segments.push_back(Piece{pieces[piece].data + used * plan_.elem, n});
+      used += n;
+      left -= n;
+    }
+  }
 }
 
-int64_t MpiRing::SegmentCount(const Chunk& chunk, int64_t k) const {
-  return std::min(plan_.seg, chunk.count - k * plan_.seg);
-}
-
-char* MpiRing::SegmentData(const Chunk& chunk, int64_t k) const {
-  return chunk.data + k * plan_.seg * plan_.elem;
+MpiRing::Chunk MpiRing::ChunkAt(int index) const {
+  index = ((index % size_) + size_) % size_;
+  return Chunk{&chunk_segments_[index]};
 }
 
 Status MpiRing::Allreduce(void* data, int64_t count, DataType dtype, ReduceOp op) {
+  single_.assign(1, Piece{static_cast<char*>(data), count});
+  return Allreduce(single_, dtype, op);
+}
+
+Status MpiRing::Allreduce(const std::vector<Piece>& pieces, DataType dtype, ReduceOp op) {
+  int64_t count = 0;
+  for (const Piece& p : pieces) count += p.count;
   if (size_ == 1 || count <= 0) return Status::OK();
   if (!scratch_) return Internal("ring allreduce has no scratch memory");
-  plan_.base = static_cast<char*>(data);
   plan_.count = count;
   plan_.elem = static_cast<int64_t>(DataTypeSize(dtype));
   plan_.dtype = dtype;
@@ -75,6 +94,7 @@ Status MpiRing::Allreduce(void* data, int64_t count, DataType dtype, ReduceOp op
   plan_.seg = std::min({slot_bytes_ / plan_.elem, options_.max_piece_elements,
                         static_cast<int64_t>(INT_MAX) / plan_.elem});
   plan_.seg = std::max<int64_t>(plan_.seg, 1);
+  CutSegments(pieces);
   sends_.clear();
   const Chunk own = ChunkAt(rank_);
   for (int64_t k = 0; k < Segments(own); ++k) {

@@ -50,19 +50,28 @@ class MpiRing {
   // `comm` is borrowed and must outlive the ring.
   MpiRing(MPI_Comm comm, const RingOptions& options);
 
+  // One contiguous part of the buffer the ring reduces.
+  struct Piece {
+    char* data;
+    int64_t count;  // elements
+  };
+
   // In-place allreduce of `count` elements. `op` is sum, min, max or product.
   Status Allreduce(void* data, int64_t count, DataType dtype, ReduceOp op);
+  // In-place allreduce of the concatenation of `pieces` (a fused group) without
+  // packing it: segments never straddle two pieces, so every message goes straight
+  // from and to the tensors themselves.
+  Status Allreduce(const std::vector<Piece>& pieces, DataType dtype, ReduceOp op);
 
   int64_t scratch_bytes() const { return scratch_size_; }
 
  private:
+  // Chunk `index` of the ring, cut into the segments that travel as messages.
   struct Chunk {
-    char* data;
-    int64_t count;
+    const std::vector<Piece>* segments;
   };
   // What one Allreduce call works on.
   struct Plan {
-    char* base = nullptr;
     int64_t count = 0;
     int64_t elem = 0;
     int64_t seg = 0;  // elements per segment
@@ -70,10 +79,13 @@ class MpiRing {
     ReduceOp op = ReduceOp::kSum;
   };
 
+  void CutSegments(const std::vector<Piece>& pieces);
   Chunk ChunkAt(int index) const;
-  int64_t Segments(const Chunk& chunk) const { return (chunk.count + plan_.seg - 1) / plan_.seg; }
-  int64_t SegmentCount(const Chunk& chunk, int64_t k) const;
-  char* SegmentData(const Chunk& chunk, int64_t k) const;
+  int64_t Segments(const Chunk& chunk) const {
+    return static_cast<int64_t>(chunk.segments->size());
+  }
+  int64_t SegmentCount(const Chunk& chunk, int64_t k) const { return (*chunk.segments)[k].count; }
+  char* SegmentData(const Chunk& chunk, int64_t k) const { return (*chunk.segments)[k].data; }
   char* Slot(int64_t k) const { return scratch_.get() + (k % options_.depth) * slot_bytes_; }
 
   Status SendSegment(const Chunk& chunk, int64_t k, int tag);
@@ -93,6 +105,8 @@ class MpiRing {
   int64_t scratch_size_ = 0;
   std::unique_ptr<char, void (*)(void*)> scratch_;
   Plan plan_;
+  std::vector<std::vector<Piece>> chunk_segments_;  // per chunk; reused across calls
+  std::vector<Piece> single_;
   // Requests, reused across calls (the hot path stops allocating once they have
   // grown): every send of a call, the scratch slots' receives, and the allgather
   // receives of the current and the next step.
