@@ -13,7 +13,7 @@ namespace mpi {
 
 // Completes `count` requests. Spins for about `spin_us`, then sleeps between tests,
 // the pause doubling up to `max_pause_us`.
-Status WaitAllPolitely(int count, MPI_Request* requests, int spin_us = 50, int max_pause_us = 500);
+Status WaitAllPolitely(int count, MPI_Request* requests, int spin_us = 50, int max_pause_us = 100);
 
 }  // namespace mpi
 }  // namespace braid
