@@ -27,8 +27,10 @@ class ControlChannel {
   virtual Status BroadcastFromRoot(std::string* bytes) = 0;
 
   // Element-wise bitwise AND of `words` across ranks, in place. Every rank passes
-  // the same number of words.
-  virtual Status AllreduceBitAnd(std::vector<uint64_t>* words) = 0;
+  // the same number of words. While others have not arrived, the caller spins for
+  // up to `spin_us` (low latency when work is pending) before it sleeps between
+  // checks (no CPU burnt by idle rounds).
+  virtual Status AllreduceBitAnd(std::vector<uint64_t>* words, int spin_us = 50) = 0;
 };
 
 }  // namespace braid

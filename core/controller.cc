@@ -13,6 +13,10 @@ constexpr uint64_t kFlagUncached = 1;  // some rank has names for rank 0
 constexpr uint64_t kFlagShutdown = 2;  // some rank asked to stop
 constexpr uint64_t kFlagWaiting = 4;   // some rank still has names pending
 
+// How long a round spins for the other ranks before sleeping between checks.
+constexpr int kBusySpinUs = 1000;
+constexpr int kIdleSpinUs = 50;
+
 bool TestBit(const std::vector<uint64_t>& words, size_t base, uint32_t bit) {
   return (words[base + bit / 64] >> (bit % 64)) & 1u;
 }
@@ -109,8 +113,11 @@ Status Controller::RunRound(const std::vector<RequestMeta>& fresh, bool want_shu
                             RoundResult* result) {
   Clock::time_point now = Clock::now();
   Classify(fresh, now);
+  // With work pending here the others are probably about to arrive: wait for
+  // them spinning (latency); an idle round sleeps while it waits (CPU).
+  const bool busy = !cached_waiting_.empty() || !to_send_.empty() || want_shutdown;
   std::vector<uint64_t> bits = PackBits(want_shutdown, now);
-  BRAID_RETURN_IF_ERROR(channel_->AllreduceBitAnd(&bits));
+  BRAID_RETURN_IF_ERROR(channel_->AllreduceBitAnd(&bits, busy ? kBusySpinUs : kIdleSpinUs));
 
   uint64_t flags = ~bits[0];
   std::vector<uint32_t> stale;
@@ -122,8 +129,9 @@ Status Controller::RunRound(const std::vector<RequestMeta>& fresh, bool want_shu
   result->shutdown = flags & kFlagShutdown;
   result->negotiated = (flags & kFlagUncached) || !stale.empty();
   if (result->negotiated) BRAID_RETURN_IF_ERROR(Negotiate(result));
-  result->anyone_waiting = (flags & kFlagWaiting) || !cached_waiting_.empty() ||
-                           !to_send_.empty() || (table_ && !table_->empty());
+  result->waiting_here = !cached_waiting_.empty() || !to_send_.empty();
+  result->anyone_waiting =
+      (flags & kFlagWaiting) || result->waiting_here || (table_ && !table_->empty());
   return Status::OK();
 }
 

@@ -29,6 +29,7 @@ struct RoundResult {
   std::vector<Response> responses;  // to execute, in order
   bool shutdown = false;            // some rank asked to stop
   bool anyone_waiting = false;      // some rank still has names pending
+  bool waiting_here = false;        // this rank still has names pending
   bool negotiated = false;          // the round went through rank 0
 };
 

@@ -64,9 +64,13 @@ void Coordinator::Loop() {
     executor_.Execute(round.responses, &negotiation_start_, queue_);
     if (round.shutdown) break;
     anyone_waiting = round.anyone_waiting;
-    // Progress suggests the other ranks are submitting too (a backward pass is
-    // under way): meet them in the next round at once rather than after a cycle.
-    if (anyone_waiting && !round.responses.empty()) round_end -= Millis(config_.cycle_time_ms);
+    // A rank with names pending goes straight into the next round and waits there
+    // (spinning briefly, then sleeping between checks), so a late rank that
+    // submits finds it ready. After progress the others are probably submitting
+    // too (a backward pass is under way): meet them at once as well.
+    if (round.waiting_here || (anyone_waiting && !round.responses.empty())) {
+      round_end -= Millis(config_.idle_cycle_time_ms);
+    }
   }
   if (!failure.ok()) {
     BRAID_LOG(Error) << "control plane failed, engine stopped: " << failure.message();

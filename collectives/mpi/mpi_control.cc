@@ -67,7 +67,7 @@ Status MpiControlChannel::BroadcastFromRoot(std::string* bytes) {
 // A star through rank 0 over point-to-point messages rather than MPI_Allreduce:
 // the waits are polite (see mpi_wait.h), so a rank that arrives early in a round
 // sleeps instead of spinning until the last rank arrives.
-Status MpiControlChannel::AllreduceBitAnd(std::vector<uint64_t>* words) {
+Status MpiControlChannel::AllreduceBitAnd(std::vector<uint64_t>* words, int spin_us) {
   if (words->size() > static_cast<size_t>(INT_MAX)) {
     return InvalidArgument("bit vector of " + std::to_string(words->size()) +
                            " words exceeds INT_MAX");
@@ -81,7 +81,7 @@ Status MpiControlChannel::AllreduceBitAnd(std::vector<uint64_t>* words) {
     BRAID_CHECK_MPI(MPI_Isend(words->data(), n, MPI_UINT64_T, kRoot, kTagBits, comm_, &reqs[0]));
     BRAID_CHECK_MPI(
         MPI_Irecv(incoming_.data(), n, MPI_UINT64_T, kRoot, kTagBitsResult, comm_, &reqs[1]));
-    BRAID_RETURN_IF_ERROR(WaitAllPolitely(2, reqs));
+    BRAID_RETURN_IF_ERROR(WaitAllPolitely(2, reqs, spin_us));
     std::copy(incoming_.begin(), incoming_.end(), words->begin());
     return Status::OK();
   }
@@ -91,7 +91,7 @@ Status MpiControlChannel::AllreduceBitAnd(std::vector<uint64_t>* words) {
     BRAID_CHECK_MPI(MPI_Irecv(&incoming_[static_cast<size_t>(n) * (r - 1)], n, MPI_UINT64_T, r,
                               kTagBits, comm_, &requests_[r - 1]));
   }
-  BRAID_RETURN_IF_ERROR(WaitAllPolitely(size_ - 1, requests_.data()));
+  BRAID_RETURN_IF_ERROR(WaitAllPolitely(size_ - 1, requests_.data(), spin_us));
   for (int r = 1; r < size_; ++r) {
     const uint64_t* theirs = &incoming_[static_cast<size_t>(n) * (r - 1)];
     for (int i = 0; i < n; ++i) (*words)[i] &= theirs[i];
@@ -100,7 +100,7 @@ Status MpiControlChannel::AllreduceBitAnd(std::vector<uint64_t>* words) {
     BRAID_CHECK_MPI(
         MPI_Isend(words->data(), n, MPI_UINT64_T, r, kTagBitsResult, comm_, &requests_[r - 1]));
   }
-  return WaitAllPolitely(size_ - 1, requests_.data());
+  return WaitAllPolitely(size_ - 1, requests_.data(), spin_us);
 }
 
 }  // namespace mpi

@@ -22,7 +22,7 @@ class MpiControlChannel : public ControlChannel {
   int size() const override { return size_; }
   Status GatherToRoot(const std::string& mine, std::vector<std::string>* all) override;
   Status BroadcastFromRoot(std::string* bytes) override;
-  Status AllreduceBitAnd(std::vector<uint64_t>* words) override;
+  Status AllreduceBitAnd(std::vector<uint64_t>* words, int spin_us) override;
 
  private:
   MPI_Comm comm_;
