@@ -71,6 +71,9 @@ int braid_init_comm(const void* mpi_comm);
 /* Stops the engine; pending operations fail with BRAID_ERR_ABORTED. braid_init may
  * be called again afterwards. */
 int braid_shutdown(void);
+/* 1 while this rank's engine runs. Shutdown is collective: once any rank calls
+ * braid_shutdown, every rank's engine stops at its next negotiation round and this
+ * returns 0 there too (pending operations fail with BRAID_ERR_ABORTED). */
 int braid_is_initialized(void);
 
 /* Position of this process; each returns -1 before init and after shutdown. */

@@ -327,8 +327,16 @@ inline EnvList SafetyEnv() {
 }
 
 // Leaves the engine running with exactly `env` (plus SafetyEnv unless `env`
-// overrides it): re-initialises only when the engine is down or was started
-// with other settings. Collective.
+// overrides it): re-initialises only when the engine is down on some rank or was
+// started with other settings. Collective.
+//
+// The ranks agree on whether to re-initialise: braid_is_initialized() is not the
+// same on every rank at one moment. A braid_shutdown() on one rank stops every
+// rank's coordinator at the next round, so a rank that has not yet reached its own
+// braid_shutdown() already reads 0. Deciding alone, that rank would create an extra
+// engine, and from then on the ranks' engine creations (MPI_Comm_dup on
+// MPI_COMM_WORLD) would pair up across different tests. With the agreement, every
+// rank decides before any rank can leave this function and shut down.
 inline int EnsureEngine(const EnvList& env) {
   static EnvList current;
   static bool have_current = false;
@@ -339,7 +347,9 @@ inline int EnsureEngine(const EnvList& env) {
       if (f.first == kv.first) f.second = kv.second, replaced = true;
     if (!replaced) full.push_back(kv);
   }
-  if (braid_is_initialized() && have_current && full == current) return BRAID_OK;
+  int restart = braid_is_initialized() && have_current && full == current ? 0 : 1;
+  MPI_Allreduce(MPI_IN_PLACE, &restart, 1, MPI_INT, MPI_LOR, MPI_COMM_WORLD);
+  if (!restart) return BRAID_OK;
   braid_shutdown();
   ApplyEnv(full);
   const int rc = braid_init();
