@@ -71,8 +71,11 @@ Status MpiBackend::AllreduceMany(const std::vector<BufferView>& buffers, ReduceO
   int64_t total = 0;
   for (const BufferView& b : buffers) {
     BRAID_RETURN_IF_ERROR(CheckBuffer(b, "allreduce"));
+    if (b.dtype != buffers[0].dtype) return InvalidArgument("allreduce: a group mixes dtypes");
     total += b.bytes();
   }
+  MPI_Op mpi_op;  // validates `op` before the ring, which has no MPI op to reject it
+  if (!buffers.empty()) BRAID_RETURN_IF_ERROR(types_->Op(buffers[0].dtype, op, &mpi_op));
   if (buffers.empty() || size_ == 1 || total < options_.ring_threshold_bytes) {
     return Backend::AllreduceMany(buffers, op, staging);
   }

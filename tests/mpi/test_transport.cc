@@ -246,6 +246,10 @@ TEST_F(TransportTest, RejectsWhatItCannotDo) {
   EXPECT_EQ(host()->Allreduce(on_gpu, ReduceOp::kSum).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(host()->Broadcast(buf, WorldSize()).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(host()->Allgatherv(buf, buf, {}).code(), StatusCode::kInvalidArgument);
+  std::vector<float> big(1 << 21, 1.0f);  // large enough for the ring path
+  BufferView group{big.data(), static_cast<int64_t>(big.size()), DataType::kFloat32};
+  EXPECT_EQ(host()->AllreduceMany({group, group}, ReduceOp::kAverage, group).code(),
+            StatusCode::kInvalidArgument);
 }
 
 // A backend on its own duplicate of MPI_COMM_WORLD with chosen options.
