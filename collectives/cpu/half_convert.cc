@@ -6,6 +6,8 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+
+#include "collectives/cpu/bfloat16_avx2.h"
 #define BRAID_HAVE_F16C_PATH 1
 #else
 #define BRAID_HAVE_F16C_PATH 0
@@ -94,19 +96,6 @@ __attribute__((target("avx2"))) void BFloat16ToFloatAvx2(const uint16_t* in, flo
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), _mm256_slli_epi32(wide, 16));
   }
   BFloat16ToFloatLoop(in + i, out + i, n - i);
-}
-
-// Eight floats to bfloat16 bits in the low half of each 32-bit lane: round to
-// nearest even, NaN kept quiet (as FloatToBFloat16).
-__attribute__((target("avx2"))) inline __m256i RoundToBFloat16Avx2(__m256i bits) {
-  const __m256i high = _mm256_srli_epi32(bits, 16);
-  const __m256i bias =
-      _mm256_add_epi32(_mm256_set1_epi32(0x7fff), _mm256_and_si256(high, _mm256_set1_epi32(1)));
-  const __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(bits, bias), 16);
-  const __m256i quiet_nan = _mm256_or_si256(high, _mm256_set1_epi32(0x40));
-  const __m256i is_nan = _mm256_cmpgt_epi32(_mm256_and_si256(bits, _mm256_set1_epi32(0x7fffffff)),
-                                            _mm256_set1_epi32(0x7f800000));
-  return _mm256_blendv_epi8(rounded, quiet_nan, is_nan);
 }
 
 __attribute__((target("avx2"))) void FloatToBFloat16Avx2(const float* in, uint16_t* out,

@@ -2,6 +2,8 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+
+#include "collectives/cpu/bfloat16_avx2.h"
 #define BRAID_X86_HALF 1
 #else
 #define BRAID_X86_HALF 0
@@ -48,15 +50,7 @@ struct BFloat16 {
     return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
   }
   BRAID_TARGET static void Store(uint16_t* p, __m256 v) {
-    const __m256i bits = _mm256_castps_si256(v);
-    const __m256i high = _mm256_srli_epi32(bits, 16);
-    const __m256i bias =
-        _mm256_add_epi32(_mm256_set1_epi32(0x7fff), _mm256_and_si256(high, _mm256_set1_epi32(1)));
-    const __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(bits, bias), 16);
-    const __m256i quiet_nan = _mm256_or_si256(high, _mm256_set1_epi32(0x40));
-    const __m256i is_nan = _mm256_cmpgt_epi32(_mm256_and_si256(bits, _mm256_set1_epi32(0x7fffffff)),
-                                              _mm256_set1_epi32(0x7f800000));
-    const __m256i narrow = _mm256_blendv_epi8(rounded, quiet_nan, is_nan);
+    const __m256i narrow = RoundToBFloat16Avx2(_mm256_castps_si256(v));
     const __m128i packed =
         _mm_packus_epi32(_mm256_castsi256_si128(narrow), _mm256_extracti128_si256(narrow, 1));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(p), packed);
