@@ -1,0 +1,183 @@
+"""braid: collective communication for data-parallel training.
+
+The framework-neutral API. Tensors are any C-contiguous host array that supports
+the buffer protocol (numpy) or ``__dlpack__``; outputs are numpy arrays unless the
+caller supplies the output array.
+"""
+
+import atexit as _atexit
+import itertools as _itertools
+import os as _os
+import sys as _sys
+import threading as _threading
+
+import numpy as _np
+
+from ._errors import (  # noqa: F401
+    BraidAbortedError,
+    BraidBackendError,
+    BraidDuplicateNameError,
+    BraidError,
+    BraidInternalError,
+    BraidInvalidArgument,
+    BraidMismatchError,
+    BraidNotInitializedError,
+    BraidTimeoutError,
+)
+
+
+def _load_extension():
+    # Open MPI loads its components with dlopen; they need libmpi's symbols to be
+    # global, which an extension module's dependencies are not by default.
+    flags = _sys.getdlopenflags()
+    _sys.setdlopenflags(flags | _os.RTLD_GLOBAL)
+    try:
+        from . import _C
+    finally:
+        _sys.setdlopenflags(flags)
+    return _C
+
+
+_C = _load_extension()
+
+Sum, Average, Min, Max, Product = 0, 1, 2, 3, 4
+
+__version__ = _C.build_info()["version"]
+
+mpi_built = _C.mpi_built
+mpi_enabled = _C.mpi_enabled
+nccl_built = _C.nccl_built
+cuda_built = _C.cuda_built
+config_vars = _C.config_vars
+build_info = _C.build_info
+is_initialized = _C.is_initialized
+rank = _C.rank
+size = _C.size
+local_rank = _C.local_rank
+local_size = _C.local_size
+cross_rank = _C.cross_rank
+cross_size = _C.cross_size
+barrier = _C.barrier
+
+_counter = _itertools.count()
+_counter_lock = _threading.Lock()
+
+
+def _name(kind, name):
+    # Unnamed operations are numbered in submission order, which must then be the
+    # same on every rank.
+    if name is not None:
+        return str(name)
+    with _counter_lock:
+        return "%s.noname.%d" % (kind, next(_counter))
+
+
+def _comm_address(comm):
+    if comm is None or isinstance(comm, int):
+        return comm
+    from mpi4py import MPI  # only needed for an mpi4py communicator
+
+    return MPI._addressof(comm)
+
+
+def init(comm=None):
+    """Starts braid on MPI_COMM_WORLD, or on `comm` (an mpi4py communicator or the
+    address of an MPI_Comm). Collective. A second call while running does nothing."""
+    _C.init(_comm_address(comm))
+
+
+def shutdown():
+    """Stops braid (collective); pending operations fail with BraidAbortedError."""
+    _C.shutdown()
+
+
+_atexit.register(_C.shutdown)
+
+
+class Handle:
+    """An operation in flight; pass it to synchronize() or poll()."""
+
+    __slots__ = ("_h", "_gather")
+
+    def __init__(self, h, gather=False):
+        self._h = h
+        self._gather = gather
+
+
+def poll(handle):
+    """True once the operation has finished (successfully or not)."""
+    return handle._h.poll()
+
+
+def synchronize(handle):
+    """Waits for the operation and returns its output; raises BraidError on failure."""
+    out = handle._h.result()
+    return _np.asarray(out) if handle._gather else out
+
+
+def _empty_like(tensor):
+    if isinstance(tensor, _np.ndarray):
+        return _np.empty(tensor.shape, tensor.dtype)
+    for method in ("clone", "copy"):
+        if hasattr(tensor, method):
+            return getattr(tensor, method)()
+    raise BraidInvalidArgument(
+        "cannot allocate an output like a %s: pass a numpy array or allreduce_ in place"
+        % type(tensor).__name__
+    )
+
+
+def allreduce_async(tensor, name=None, op=Average, prescale_factor=1.0, postscale_factor=1.0,
+                    output=None):
+    """Starts an out-of-place allreduce; synchronize() returns the reduced array."""
+    if output is None:
+        output = _empty_like(tensor)
+    h = _C.allreduce_async(_name("allreduce", name), tensor, output, op, prescale_factor,
+                           postscale_factor)
+    return Handle(h)
+
+
+def allreduce(tensor, name=None, op=Average, prescale_factor=1.0, postscale_factor=1.0):
+    return synchronize(allreduce_async(tensor, name, op, prescale_factor, postscale_factor))
+
+
+def allreduce_async_(tensor, name=None, op=Average, prescale_factor=1.0, postscale_factor=1.0):
+    """Starts an in-place allreduce of `tensor`."""
+    h = _C.allreduce_async(_name("allreduce", name), tensor, None, op, prescale_factor,
+                           postscale_factor)
+    return Handle(h)
+
+
+def allreduce_(tensor, name=None, op=Average, prescale_factor=1.0, postscale_factor=1.0):
+    return synchronize(allreduce_async_(tensor, name, op, prescale_factor, postscale_factor))
+
+
+def allgather_async(tensor, name=None):
+    """Starts an allgather along the first dimension (which may differ by rank)."""
+    return Handle(_C.allgather_async(_name("allgather", name), tensor), gather=True)
+
+
+def allgather(tensor, name=None):
+    return synchronize(allgather_async(tensor, name))
+
+
+def broadcast_async_(tensor, root_rank, name=None):
+    """Starts an in-place broadcast of `tensor` from `root_rank`."""
+    return Handle(_C.broadcast_async(_name("broadcast", name), tensor, root_rank))
+
+
+def broadcast_(tensor, root_rank, name=None):
+    return synchronize(broadcast_async_(tensor, root_rank, name))
+
+
+def broadcast_async(tensor, root_rank, name=None):
+    """Starts an out-of-place broadcast: `tensor` is left as it is."""
+    if isinstance(tensor, _np.ndarray):
+        out = _np.array(tensor, order="C", copy=True)
+    else:
+        out = _empty_like(tensor)  # a copy (clone) for other arrays
+    return broadcast_async_(out, root_rank, name)
+
+
+def broadcast(tensor, root_rank, name=None):
+    return synchronize(broadcast_async(tensor, root_rank, name))

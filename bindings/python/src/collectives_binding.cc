@@ -1,0 +1,122 @@
+// allreduce_async, allgather_async, broadcast_async and barrier over the default
+// engine.
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include "engine.h"
+#include "engine_state.h"
+#include "errors.h"
+#include "handle.h"
+#include "tensor_view.h"
+
+namespace py = pybind11;
+
+namespace braid::python {
+namespace {
+
+std::unique_ptr<PyHandle> Submit(Request request, Collective collective, DataType dtype) {
+  SweepOrphans();
+  auto h = std::make_unique<PyHandle>();
+  h->collective = collective;
+  h->dtype = dtype;
+  request.meta.collective = collective;
+  ThrowIfError(EnqueueOnDefault(std::move(request), &h->handle));
+  return h;
+}
+
+void Describe(const std::string& name, const TensorView& view, Request* r) {
+  r->meta.name = name;
+  r->meta.dtype = view.dtype;
+  r->meta.device = view.device;
+  r->meta.shape = view.shape;
+}
+
+void CheckSameLayout(const std::string& name, const TensorView& in, const TensorView& out) {
+  if (in.dtype != out.dtype || in.shape != out.shape || in.device != out.device) {
+    ThrowStatus(InvalidArgument("allreduce of '" + name +
+                                "': the output must have the input's dtype, shape and device"));
+  }
+}
+
+std::unique_ptr<PyHandle> AllreduceAsync(const std::string& name, py::object array,
+                                         py::object output, int op, double prescale,
+                                         double postscale) {
+  if (!IsValidReduceOp(op)) {
+    ThrowStatus(
+        InvalidArgument("allreduce of '" + name + "': unknown reduce op " + std::to_string(op)));
+  }
+  bool in_place = output.is_none() || output.is(array);
+  TensorView in = ViewOf(array, name, /*writable=*/in_place);
+  Request r;
+  Describe(name, in, &r);
+  r.meta.op = static_cast<ReduceOp>(op);
+  r.meta.prescale = prescale;
+  r.meta.postscale = postscale;
+  r.input = in.data;
+  r.output = in.data;
+  std::vector<py::object> keep{array, in.keepalive};
+  if (!in_place) {
+    TensorView out = ViewOf(output, name + " (output)", /*writable=*/true);
+    CheckSameLayout(name, in, out);
+    r.output = out.data;
+    keep.push_back(output);
+    keep.push_back(out.keepalive);
+  }
+  auto h = Submit(std::move(r), Collective::kAllreduce, in.dtype);
+  h->result = in_place ? array : output;
+  h->keepalive = std::move(keep);
+  return h;
+}
+
+std::unique_ptr<PyHandle> AllgatherAsync(const std::string& name, py::object array) {
+  TensorView in = ViewOf(array, name, /*writable=*/false);
+  Request r;
+  Describe(name, in, &r);
+  r.input = in.data;
+  auto h = Submit(std::move(r), Collective::kAllgather, in.dtype);
+  h->keepalive = {array, in.keepalive};
+  return h;
+}
+
+std::unique_ptr<PyHandle> BroadcastAsync(const std::string& name, py::object array, int root) {
+  TensorView buf = ViewOf(array, name, /*writable=*/true);
+  Request r;
+  Describe(name, buf, &r);
+  r.meta.root = root;
+  r.input = r.output = buf.data;
+  auto h = Submit(std::move(r), Collective::kBroadcast, buf.dtype);
+  h->result = array;
+  h->keepalive = {array, buf.keepalive};
+  return h;
+}
+
+void Barrier() {
+  // Barriers from several threads run one after another: they share one name.
+  static std::mutex barrier_mutex;
+  std::unique_lock<std::mutex> serial(barrier_mutex, std::defer_lock);
+  {
+    py::gil_scoped_release release;
+    serial.lock();
+  }
+  Request r;
+  r.meta.name = "braid.barrier";
+  auto h = Submit(std::move(r), Collective::kBarrier, DataType::kUInt8);
+  h->Wait();
+}
+
+}  // namespace
+
+void BindCollectives(py::module_& m) {
+  m.def("allreduce_async", &AllreduceAsync, py::arg("name"), py::arg("array"),
+        py::arg("output") = py::none(), py::arg("op") = 1, py::arg("prescale") = 1.0,
+        py::arg("postscale") = 1.0, "Reduces `array` into `output` (None: in place).");
+  m.def("allgather_async", &AllgatherAsync, py::arg("name"), py::arg("array"),
+        "Concatenates every rank's `array` along the first dimension.");
+  m.def("broadcast_async", &BroadcastAsync, py::arg("name"), py::arg("array"), py::arg("root"),
+        "Copies `array` on `root` into `array` on every rank (in place).");
+  m.def("barrier", &Barrier, "Blocks until every rank has called it.");
+}
+
+}  // namespace braid::python

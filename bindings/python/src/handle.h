@@ -1,0 +1,44 @@
+// braid._C.Handle: the Python side of one in-flight operation. It holds the engine's
+// Handle and references to the Python arrays the engine reads and writes, so they
+// stay alive until the operation has finished (also when the caller drops the
+// handle early: see Orphan).
+//
+// Threading: every method runs with the GIL held; Wait releases it while blocking.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+#include <memory>
+#include <vector>
+
+#include "common/types.h"
+#include "core/handle.h"
+
+namespace braid::python {
+
+struct PyHandle {
+  std::shared_ptr<Handle> handle;
+  Collective collective = Collective::kAllreduce;
+  DataType dtype = DataType::kFloat32;
+  pybind11::object result;                  // output array (allreduce, broadcast)
+  std::vector<pybind11::object> keepalive;  // buffers the engine uses
+
+  PyHandle() = default;
+  PyHandle(const PyHandle&) = delete;
+  PyHandle& operator=(const PyHandle&) = delete;
+  ~PyHandle();
+
+  bool Poll() const { return handle->Poll(); }
+  // Blocks without the GIL until done; raises the braid error of a failed operation.
+  void Wait();
+  // Waits, then returns the output: the output array, or for allgather a
+  // buffer-protocol object over the braid-owned result.
+  pybind11::object Result();
+};
+
+// Drops the references of finished orphaned operations.
+void SweepOrphans();
+
+void BindHandle(pybind11::module_& m);
+
+}  // namespace braid::python

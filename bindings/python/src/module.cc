@@ -1,0 +1,13 @@
+// braid._C: the compiled core of the braid Python package. It sees tensors only
+// through the buffer protocol and DLPack, never through a framework's headers.
+#include <pybind11/pybind11.h>
+
+#include "engine.h"
+#include "handle.h"
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "braid's engine: collectives over MPI on buffer-protocol and DLPack arrays";
+  braid::python::BindHandle(m);
+  braid::python::BindEngine(m);
+  braid::python::BindCollectives(m);
+}

@@ -1,0 +1,159 @@
+#include "tensor_view.h"
+
+#include <memory>
+
+#include "dlpack_abi.h"
+#include "errors.h"
+
+namespace py = pybind11;
+
+namespace braid::python {
+namespace {
+
+[[noreturn]] void Reject(const std::string& name, const std::string& why) {
+  ThrowStatus(InvalidArgument("tensor '" + name + "': " + why));
+}
+
+bool FormatToDataType(const char* format, Py_ssize_t itemsize, DataType* out) {
+  std::string f = format ? format : "B";
+  if (!f.empty() && (f[0] == '@' || f[0] == '=' || f[0] == '<' || f[0] == '!')) f = f.substr(1);
+  if (f.size() != 1) return false;
+  switch (f[0]) {
+    case 'B':
+      *out = DataType::kUInt8;
+      return true;
+    case 'b':
+      *out = DataType::kInt8;
+      return true;
+    case 'e':
+      *out = DataType::kFloat16;
+      return true;
+    case 'f':
+      *out = DataType::kFloat32;
+      return true;
+    case 'd':
+      *out = DataType::kFloat64;
+      return true;
+    case 'i':
+    case 'l':
+    case 'q':
+      if (itemsize != 4 && itemsize != 8) return false;
+      *out = itemsize == 4 ? DataType::kInt32 : DataType::kInt64;
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool DLTypeToDataType(DLDataType t, DataType* out) {
+  if (t.lanes != 1) return false;
+  if (t.code == kDLUInt && t.bits == 8)
+    *out = DataType::kUInt8;
+  else if (t.code == kDLInt && t.bits == 8)
+    *out = DataType::kInt8;
+  else if (t.code == kDLInt && t.bits == 32)
+    *out = DataType::kInt32;
+  else if (t.code == kDLInt && t.bits == 64)
+    *out = DataType::kInt64;
+  else if (t.code == kDLFloat && t.bits == 16)
+    *out = DataType::kFloat16;
+  else if (t.code == kDLFloat && t.bits == 32)
+    *out = DataType::kFloat32;
+  else if (t.code == kDLFloat && t.bits == 64)
+    *out = DataType::kFloat64;
+  else if (t.code == kDLBfloat && t.bits == 16)
+    *out = DataType::kBFloat16;
+  else
+    return false;
+  return true;
+}
+
+TensorView FromBuffer(const py::handle& obj, const std::string& name, bool writable) {
+  auto buffer = std::make_unique<Py_buffer>();
+  int flags = PyBUF_STRIDES | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+  if (PyObject_GetBuffer(obj.ptr(), buffer.get(), flags) != 0) {
+    PyErr_Clear();
+    Reject(name, writable ? "is not a writable array" : "does not export a buffer");
+  }
+  Py_buffer* raw = buffer.release();
+  TensorView view;
+  view.keepalive = py::capsule(raw, [](void* p) {
+    PyBuffer_Release(static_cast<Py_buffer*>(p));
+    delete static_cast<Py_buffer*>(p);
+  });
+  if (!PyBuffer_IsContiguous(raw, 'C')) Reject(name, "is not C-contiguous");
+  if (!FormatToDataType(raw->format, raw->itemsize, &view.dtype))
+    Reject(name, std::string("has unsupported element format '") +
+                     (raw->format ? raw->format : "") +
+                     "' (supported: uint8, int8, int32, int64, float16, float32, float64)");
+  view.data = raw->buf;
+  for (int i = 0; i < raw->ndim; ++i) view.shape.push_back(raw->shape[i]);
+  return view;
+}
+
+bool IsCContiguous(const DLTensor& t) {
+  if (t.strides == nullptr) return true;
+  int64_t expected = 1;
+  for (int i = t.ndim - 1; i >= 0; --i) {
+    if (t.shape[i] != 1 && t.strides[i] != expected) return false;
+    expected *= t.shape[i];
+  }
+  return true;
+}
+
+TensorView FromDLPack(const py::handle& obj, const std::string& name) {
+  py::object capsule = obj.attr("__dlpack__")();
+  auto* managed = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(capsule.ptr(), "dltensor"));
+  if (managed == nullptr) {
+    PyErr_Clear();
+    Reject(name, "__dlpack__ did not return a 'dltensor' capsule");
+  }
+  PyCapsule_SetName(capsule.ptr(), "used_dltensor");
+  TensorView view;
+  view.keepalive = py::capsule(managed, [](void* p) {
+    auto* m = static_cast<DLManagedTensor*>(p);
+    if (m->deleter) m->deleter(m);
+  });
+  const DLTensor& t = managed->dl_tensor;
+  if (t.device.device_type != kDLCPU)
+    Reject(name, "is on DLPack device type " + std::to_string(t.device.device_type) +
+                     "; this build handles host (CPU) tensors only");
+  if (!DLTypeToDataType(t.dtype, &view.dtype)) Reject(name, "has an unsupported DLPack dtype");
+  if (!IsCContiguous(t)) Reject(name, "is not C-contiguous");
+  view.data = static_cast<char*>(t.data) + t.byte_offset;
+  view.shape.assign(t.shape, t.shape + t.ndim);
+  return view;
+}
+
+}  // namespace
+
+TensorView ViewOf(const py::handle& obj, const std::string& name, bool writable) {
+  if (PyObject_CheckBuffer(obj.ptr())) return FromBuffer(obj, name, writable);
+  if (py::hasattr(obj, "__dlpack__")) return FromDLPack(obj, name);
+  Reject(name, std::string("is a ") + py::str(py::type::handle_of(obj)).cast<std::string>() +
+                   ", which supports neither the buffer protocol nor __dlpack__");
+}
+
+const char* BufferFormat(DataType dtype) {
+  switch (dtype) {
+    case DataType::kUInt8:
+      return "B";
+    case DataType::kInt8:
+      return "b";
+    case DataType::kInt32:
+      return "i";
+    case DataType::kInt64:
+      return "q";
+    case DataType::kFloat16:
+      return "e";
+    case DataType::kFloat32:
+      return "f";
+    case DataType::kFloat64:
+      return "d";
+    default:
+      ThrowStatus(
+          InvalidArgument(std::string("no buffer format for dtype ") + DataTypeName(dtype)));
+  }
+}
+
+}  // namespace braid::python

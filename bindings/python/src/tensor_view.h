@@ -1,0 +1,34 @@
+// A Python array seen as a dense host tensor: through the buffer protocol (numpy,
+// memoryview) or DLPack (`__dlpack__`: torch, JAX, CuPy, ...), without compiling
+// against any framework.
+//
+// Threading: build and destroy with the GIL held.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/types.h"
+
+namespace braid::python {
+
+struct TensorView {
+  void* data = nullptr;
+  DataType dtype = DataType::kFloat32;
+  std::vector<int64_t> shape;
+  int device = kCpuDevice;
+  // Owns the exported buffer or DLPack tensor: keep it while the engine uses `data`.
+  pybind11::object keepalive;
+};
+
+// Views `obj`; raises BraidInvalidArgument naming `name` when it is not a
+// C-contiguous host array of a supported dtype (or not writable when `writable`).
+TensorView ViewOf(const pybind11::handle& obj, const std::string& name, bool writable);
+
+// The buffer-protocol format character of `dtype` (bfloat16 has none: throws).
+const char* BufferFormat(DataType dtype);
+
+}  // namespace braid::python
