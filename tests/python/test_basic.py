@@ -183,3 +183,30 @@ def test_invalid_arguments(world):
 def test_barrier(world):
     braid.barrier()
     braid.barrier()
+
+
+def test_dropped_handle_keeps_its_arrays(world):
+    rank, size = world
+    h = braid.allreduce_async_(np.full(1 << 16, 1.0), name="dropped", op=braid.Sum)
+    del h  # the array has no other reference; the engine must still be able to write it
+    braid.barrier()
+    ok = braid.allreduce(np.ones(3), name="after.dropped", op=braid.Sum)
+    np.testing.assert_array_equal(ok, np.full(3, size))
+
+
+def test_shutdown_aborts_pending_and_reinit_works(world):
+    rank, size = world
+    # Submitted on rank 0 only, so it cannot finish (with one rank there is no other).
+    lonely = rank == 0 and size > 1
+    pending = braid.allreduce_async(np.ones(4), name="only.rank0") if lonely else None
+    braid.shutdown()
+    assert not braid.is_initialized()
+    if pending is not None:
+        with pytest.raises(braid.BraidAbortedError):
+            braid.synchronize(pending)
+    with pytest.raises(braid.BraidNotInitializedError):
+        braid.allreduce(np.ones(2), name="after.shutdown")
+    braid.init()
+    assert braid.is_initialized() and braid.size() == size
+    ok = braid.allreduce(np.ones(2), name="after.reinit", op=braid.Sum)
+    np.testing.assert_array_equal(ok, np.full(2, size))
