@@ -168,4 +168,8 @@ def main(argv=None):
               "local cores; oversubscribing (ranks will share cores)", file=sys.stderr)
     if args.verbose:
         print(verbose_line(cmd, args), flush=True)
-    return run(cmd, launch_environment(args, environ))
+    try:
+        return run(cmd, launch_environment(args, environ))
+    except OSError as error:  # found on PATH but not runnable (permissions, bad binary)
+        print(f"braidrun: error: cannot start mpirun: {error}", file=sys.stderr)
+        return 2
