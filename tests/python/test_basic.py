@@ -210,3 +210,14 @@ def test_shutdown_aborts_pending_and_reinit_works(world):
     assert braid.is_initialized() and braid.size() == size
     ok = braid.allreduce(np.ones(2), name="after.reinit", op=braid.Sum)
     np.testing.assert_array_equal(ok, np.full(2, size))
+
+
+def test_allgather_output_through_dlpack(world):
+    rank, size = world
+    h = braid.allgather_async(np.full((2, 3), rank, np.float32), name="gather.dlpack")
+    out = h._h.result()  # the braid-owned output; numpy reads it through __dlpack__
+    del h
+    got = np.from_dlpack(out)
+    del out  # the array keeps the pooled buffer alive
+    expected = np.repeat(np.arange(size, dtype=np.float32), 2)[:, None] * np.ones(3, np.float32)
+    np.testing.assert_array_equal(got, expected)

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "dlpack_abi.h"
 #include "errors.h"
 #include "tensor_view.h"
 
@@ -45,6 +46,60 @@ py::buffer_info GatherBuffer(const GatherOutput& out) {
                          static_cast<py::ssize_t>(dims.size()), dims, strides, /*readonly=*/false);
 }
 
+DLDataType ToDLDataType(DataType dtype) {
+  auto bits = static_cast<uint8_t>(8 * DataTypeSize(dtype));
+  switch (dtype) {
+    case DataType::kUInt8:
+      return {kDLUInt, bits, 1};
+    case DataType::kFloat16:
+    case DataType::kFloat32:
+    case DataType::kFloat64:
+      return {kDLFloat, bits, 1};
+    case DataType::kBFloat16:
+      return {kDLBfloat, bits, 1};
+    default:
+      return {kDLInt, bits, 1};
+  }
+}
+
+// What a DLPack consumer owns: a reference to the handle (and so the buffer).
+struct DLPackExport {
+  std::shared_ptr<Handle> handle;
+  std::vector<int64_t> shape;
+  DLManagedTensor managed;
+};
+
+void DeleteExport(DLManagedTensor* m) {
+  delete static_cast<DLPackExport*>(m->manager_ctx);
+}
+
+// A capsule nobody consumed still owns its tensor.
+void DeleteUnusedCapsule(PyObject* capsule) {
+  if (!PyCapsule_IsValid(capsule, "dltensor")) return;
+  auto* m = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(capsule, "dltensor"));
+  if (m && m->deleter) m->deleter(m);
+}
+
+py::object GatherDLPack(const GatherOutput& out, const py::args&, const py::kwargs&) {
+  auto* e = new DLPackExport{out.handle, out.handle->output_shape(), {}};
+  DLTensor& t = e->managed.dl_tensor;
+  t.data = const_cast<char*>(out.handle->output_data());
+  t.device = {kDLCPU, 0};
+  t.ndim = static_cast<int32_t>(e->shape.size());
+  t.dtype = ToDLDataType(out.dtype);
+  t.shape = e->shape.data();
+  t.strides = nullptr;
+  t.byte_offset = 0;
+  e->managed.manager_ctx = e;
+  e->managed.deleter = &DeleteExport;
+  PyObject* capsule = PyCapsule_New(&e->managed, "dltensor", &DeleteUnusedCapsule);
+  if (capsule == nullptr) {
+    DeleteExport(&e->managed);
+    throw py::error_already_set();
+  }
+  return py::reinterpret_steal<py::object>(capsule);
+}
+
 }  // namespace
 
 PyHandle::~PyHandle() {
@@ -78,7 +133,10 @@ py::object PyHandle::Result() {
 }
 
 void BindHandle(py::module_& m) {
-  py::class_<GatherOutput>(m, "GatherOutput", py::buffer_protocol()).def_buffer(&GatherBuffer);
+  py::class_<GatherOutput>(m, "GatherOutput", py::buffer_protocol())
+      .def_buffer(&GatherBuffer)
+      .def("__dlpack__", &GatherDLPack)
+      .def("__dlpack_device__", [](const GatherOutput&) { return py::make_tuple(kDLCPU, 0); });
   py::class_<PyHandle>(m, "Handle")
       .def("poll", &PyHandle::Poll, "True once the operation has finished.")
       .def("wait", &PyHandle::Wait, "Blocks until done; raises on failure.")
