@@ -3,6 +3,8 @@ mpirun -np 3 python3 -m pytest -q tests/python/test_basic.py
 Expected values are computed here from rank and size."""
 
 import os
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -221,3 +223,23 @@ def test_allgather_output_through_dlpack(world):
     del out  # the array keeps the pooled buffer alive
     expected = np.repeat(np.arange(size, dtype=np.float32), 2)[:, None] * np.ones(3, np.float32)
     np.testing.assert_array_equal(got, expected)
+
+
+def test_wait_releases_the_gil(world):
+    rank, size = world
+    if size < 2:
+        pytest.skip("needs a rank that submits late")
+    if rank != 0:
+        time.sleep(0.5)  # rank 0's waiter blocks meanwhile
+        braid.allreduce(np.ones(2), name="gil", op=braid.Sum)
+        return
+    h = braid.allreduce_async(np.ones(2), name="gil", op=braid.Sum)
+    waiter = threading.Thread(target=braid.synchronize, args=(h,))
+    waiter.start()
+    time.sleep(0.05)  # let the waiter block in wait()
+    spins, deadline = 0, time.monotonic() + 0.2
+    while waiter.is_alive() and time.monotonic() < deadline:
+        spins += 1  # pure Python: runs only while the waiter does not hold the GIL
+    assert waiter.is_alive() and spins > 1000
+    waiter.join()
+    np.testing.assert_array_equal(braid.synchronize(h), np.full(2, size))
