@@ -35,6 +35,19 @@ macro(braid_resolve_optional_parts)
     endif()
   endif()
 
+  # The GPU data plane lives in collectives/nccl; until this tree has it, a CUDA
+  # toolkit on the machine does not make a GPU build.
+  if(NOT EXISTS "${PROJECT_SOURCE_DIR}/collectives/nccl")
+    if(BRAID_WITH_CUDA STREQUAL "ON" OR BRAID_WITH_NCCL STREQUAL "ON")
+      message(FATAL_ERROR "BRAID_WITH_CUDA/NCCL=ON, but this source tree has no GPU data plane yet")
+    endif()
+    if(BRAID_HAVE_CUDA OR BRAID_HAVE_NCCL)
+      message(STATUS "braid: CUDA/NCCL found, but this source tree has no GPU data plane yet")
+    endif()
+    set(BRAID_HAVE_CUDA 0)
+    set(BRAID_HAVE_NCCL 0)
+  endif()
+
   if(NOT BRAID_WITH_HWLOC STREQUAL "OFF")
     find_package(PkgConfig QUIET)
     if(PkgConfig_FOUND)

@@ -45,7 +45,8 @@ bool ParseDouble(const std::string& text, double* out) {
 ConfigVar IntVar(const char* name, int64_t Config::*field, int64_t lo, int64_t hi,
                  const char* help) {
   ConfigVar var;
-  var.info = {name, "int", std::to_string(Config().*field), Range(lo, hi), help};
+  var.info = {name, "int", std::to_string(Config().*field),
+              "[" + std::to_string(lo) + ", " + std::to_string(hi) + "]", help};
   var.apply = [=](const std::string& text, Config* c) -> std::string {
     int64_t v = 0;
     if (!ParseInt(text, &v)) return "is not an integer";
