@@ -20,6 +20,17 @@ struct Context {
   Report* report;
 };
 
+// Measures `Sweep` (constructed for the largest count) at every count of the
+// sweep whose counts are multiples of `multiple`, and reports the rows.
+template <class Sweep>
+void RunSweep(const Context& c, int multiple) {
+  const std::vector<int64_t> counts = SweepCounts(c.options, multiple);
+  Sweep sweep(c, counts.back());
+  c.report->PrintSweepHeader();
+  for (int64_t count : counts) c.report->AddSweepRow(sweep.Measure(count));
+  c.report->PrintSweepSummary();
+}
+
 void RunAllreduceSweep(const Context& context);
 void RunAllgatherSweep(const Context& context);
 void RunBroadcastSweep(const Context& context);

@@ -67,20 +67,14 @@ Row BroadcastSweep::Measure(int64_t count) {
   row.dtype = dtype_.name;
   row.op = "none";
   row.root = root_;
-  row.raw = MakeStats(bytes, m[0], factor, raw_wrong);
-  row.engine = MakeStats(bytes, m[1], factor, engine_wrong);
-  row.ratio = Ratio(row.engine, row.raw);
+  SetSweepStats(&row, m, factor, raw_wrong, engine_wrong);
   return row;
 }
 
 }  // namespace
 
 void RunBroadcastSweep(const Context& c) {
-  const std::vector<int64_t> counts = SweepCounts(c.options, 1);
-  BroadcastSweep sweep(c, counts.back());
-  c.report->PrintSweepHeader();
-  for (int64_t count : counts) c.report->AddSweepRow(sweep.Measure(count));
-  c.report->PrintSweepSummary();
+  RunSweep<BroadcastSweep>(c, 1);
 }
 
 }  // namespace bench

@@ -109,6 +109,13 @@ PathStats MakeStats(int64_t bytes, const Measured& measured, double bus_factor, 
   return s;
 }
 
+void SetSweepStats(Row* row, const std::vector<Measured>& m, double bus_factor, int64_t raw_wrong,
+                   int64_t engine_wrong) {
+  row->raw = MakeStats(row->bytes, m[0], bus_factor, raw_wrong);
+  row->engine = MakeStats(row->bytes, m[1], bus_factor, engine_wrong);
+  row->ratio = Ratio(row->engine, row->raw);
+}
+
 double Ratio(const PathStats& engine, const PathStats& raw) {
   return raw.busbw > 0 ? engine.busbw / raw.busbw : 0;
 }

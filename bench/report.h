@@ -46,6 +46,9 @@ struct Row {
 double BusFactor(Collective collective, int ranks);
 PathStats MakeStats(int64_t bytes, const Measured& measured, double bus_factor, int64_t wrong);
 double Ratio(const PathStats& engine, const PathStats& raw);
+// A sweep row's raw (m[0]) and engine (m[1]) columns and their ratio, over row->bytes.
+void SetSweepStats(Row* row, const std::vector<Measured>& m, double bus_factor, int64_t raw_wrong,
+                   int64_t engine_wrong);
 
 class Report {
  public:
