@@ -50,8 +50,10 @@ void Coordinator::Loop() {
   while (true) {
     // Sleep until new work arrives or the cycle deadline passes.
     queue_->WaitForWork(NextDeadline(round_end, anyone_waiting));
-    Clock::time_point round_start = Clock::now();
     std::vector<RequestMeta> fresh = queue_->TakeNew();
+    // Read the clock after taking: a name enqueued just before TakeNew must not
+    // seem to enter negotiation before it was queued.
+    const Clock::time_point round_start = Clock::now();
     if (timeline_) {
       for (const RequestMeta& m : fresh) negotiation_start_[m.name] = round_start;
     }
