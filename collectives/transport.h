@@ -19,6 +19,8 @@ struct WorldInfo {
   int local_size = 1;
   int cross_rank = 0;  // index of this host among the hosts
   int cross_size = 1;
+  // The process's MPI provides MPI_THREAD_MULTIPLE (any thread may call MPI).
+  bool mpi_threads_multiple = false;
 };
 
 struct TransportOptions {

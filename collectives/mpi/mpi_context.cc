@@ -50,6 +50,9 @@ Status DupWithErrorsReturn(MPI_Comm base, MPI_Comm* out) {
 Status FillWorldInfo(MPI_Comm comm, WorldInfo* info) {
   BRAID_CHECK_MPI(MPI_Comm_rank(comm, &info->rank));
   BRAID_CHECK_MPI(MPI_Comm_size(comm, &info->size));
+  int provided = 0;
+  BRAID_CHECK_MPI(MPI_Query_thread(&provided));
+  info->mpi_threads_multiple = provided == MPI_THREAD_MULTIPLE;
   MPI_Comm local = MPI_COMM_NULL;
   BRAID_CHECK_MPI(
       MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, info->rank, MPI_INFO_NULL, &local));

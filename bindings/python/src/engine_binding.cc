@@ -113,6 +113,9 @@ void BindEngine(py::module_& m) {
   m.def("local_size", [] { return Query([](const WorldInfo& w) { return w.local_size; }); });
   m.def("cross_rank", [] { return Query([](const WorldInfo& w) { return w.cross_rank; }); });
   m.def("cross_size", [] { return Query([](const WorldInfo& w) { return w.cross_size; }); });
+  m.def("mpi_threads_supported", [] {
+    return Query([](const WorldInfo& w) { return w.mpi_threads_multiple ? 1 : 0; }) == 1;
+  });
   m.def("mpi_built", [] { return true; });
   m.def("mpi_enabled", [] { return true; });
   m.def("nccl_built", [] { return static_cast<bool>(BRAID_HAVE_NCCL); });

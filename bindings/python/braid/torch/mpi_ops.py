@@ -1,0 +1,385 @@
+"""Horovod's PyTorch collectives on braid's engine.
+
+Tensors reach the engine through DLPack, so nothing here is compiled against torch.
+Every operation is keyed by a name; unnamed operations are numbered in the order
+they are submitted, which must then be the same on every rank (as in Horovod).
+Names get the collective as prefix ("allreduce.NAME"), so an allreduce and a
+broadcast may share a user-visible name.
+"""
+
+import warnings
+
+import torch
+
+import braid as _braid
+
+from .compression import Compression
+
+_C = _braid._C
+
+# Reduce operations, as braid's engine numbers them.
+Sum, Average, Min, Max, Product = (_braid.Sum, _braid.Average, _braid.Min, _braid.Max,
+                                   _braid.Product)
+Adasum = "Adasum"  # accepted as a value, refused when used (see _resolve_op)
+
+
+class _GlobalProcessSet:
+    """The only process set braid has: every rank."""
+
+    def __repr__(self):
+        return "global_process_set"
+
+
+global_process_set = _GlobalProcessSet()
+
+
+def _check_process_set(process_set):
+    if process_set is not None and process_set is not global_process_set:
+        raise NotImplementedError("braid supports only the global process set "
+                                  "(process_set=global_process_set)")
+
+
+def _resolve_op(op, average, what="allreduce"):
+    if average is not None:
+        if op is not None:
+            raise ValueError("The op parameter supersedes average; please provide only one.")
+        warnings.warn("Parameter `average` has been replaced with `op` and will be removed",
+                      DeprecationWarning, stacklevel=3)
+        return Average if average else Sum
+    if op is None:
+        return Average
+    if op == Adasum:
+        raise NotImplementedError("braid does not implement Adasum; use op=hvd.Average "
+                                  "or hvd.Sum")
+    if op not in (Sum, Average, Min, Max, Product):
+        raise ValueError("%s: unknown reduce op %r" % (what, op))
+    return op
+
+
+def _op_name(kind, name):
+    return _braid._name(kind, None if name is None else "%s.%s" % (kind, name))
+
+
+class Handle:
+    """An operation in flight; pass it to synchronize() or poll()."""
+
+    __slots__ = ("_parts", "_finish", "_output", "_done")
+
+    def __init__(self, parts, finish):
+        self._parts = parts  # braid._C handles
+        self._finish = finish  # turns the parts' results into the output
+        self._output = None
+        self._done = False
+
+
+def poll(handle):
+    """True once the operation has finished; synchronize() then does not block."""
+    return all(p.poll() for p in handle._parts)
+
+
+def synchronize(handle):
+    """Waits for the operation and returns its output (a list for grouped ops)."""
+    if not handle._done:
+        results = [p.result() for p in handle._parts]
+        handle._output = handle._finish(results)
+        handle._done = True
+        handle._parts = []  # the engine is done with the buffers
+    return handle._output
+
+
+def _engine_input(tensor):
+    """A detached, contiguous tensor the engine can read through DLPack."""
+    t = tensor.detach()
+    return t if t.is_contiguous() else t.contiguous()
+
+
+def _submit_allreduce(tensor, output, name, op, prescale, postscale):
+    """Reduces `tensor` into `output` (None: in place). Returns (part, writeback):
+    writeback copies a staged result into a non-contiguous `tensor`."""
+    if output is not None:  # a fresh contiguous tensor
+        return _C.allreduce_async(name, _engine_input(tensor), output, op, prescale,
+                                  postscale), None
+    staged = _engine_input(tensor)
+    part = _C.allreduce_async(name, staged, None, op, prescale, postscale)
+    return part, (lambda: _copy_into(tensor, staged)) if _needs_copy(staged, tensor) else None
+
+
+def _needs_copy(staged, target):
+    return staged.data_ptr() != target.data_ptr()
+
+
+def _copy_into(target, staged):
+    with torch.no_grad():
+        target.copy_(staged)
+
+
+def _allreduce_handle(tensors, outputs, names, op, prescale, postscale, group):
+    parts, writebacks = [], []
+    for tensor, output, name in zip(tensors, outputs, names):
+        part, writeback = _submit_allreduce(tensor, output, name, op, prescale, postscale)
+        parts.append(part)
+        writebacks.append(writeback)
+    results = [t if o is None else o for t, o in zip(tensors, outputs)]
+
+    def finish(_):
+        for w in writebacks:
+            if w is not None:
+                w()
+        return results if group else results[0]
+
+    return Handle(parts, finish)
+
+
+def allreduce_async(tensor, average=None, name=None, op=None, prescale_factor=1.0,
+                    postscale_factor=1.0, process_set=global_process_set):
+    """Starts an allreduce of `tensor` into a new tensor; the input is left as it is."""
+    _check_process_set(process_set)
+    op = _resolve_op(op, average)
+    output = torch.empty_like(tensor, memory_format=torch.contiguous_format)
+    return _allreduce_handle([tensor], [output], [_op_name("allreduce", name)], op,
+                             prescale_factor, postscale_factor, group=False)
+
+
+def allreduce_async_(tensor, average=None, name=None, op=None, prescale_factor=1.0,
+                     postscale_factor=1.0, process_set=global_process_set):
+    """Starts an in-place allreduce of `tensor`."""
+    _check_process_set(process_set)
+    op = _resolve_op(op, average)
+    return _allreduce_handle([tensor], [None], [_op_name("allreduce", name)], op,
+                             prescale_factor, postscale_factor, group=False)
+
+
+class _AllreduceFunction(torch.autograd.Function):
+    """y = allreduce(x); the gradient is the same allreduce of the upstream gradient."""
+
+    @staticmethod
+    def forward(ctx, tensor, name, op, prescale, postscale):
+        ctx.op, ctx.prescale, ctx.postscale = op, prescale, postscale
+        return synchronize(allreduce_async(tensor, name=name, op=op, prescale_factor=prescale,
+                                           postscale_factor=postscale))
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        grad = synchronize(allreduce_async(grad_output.contiguous(), op=ctx.op,
+                                           prescale_factor=ctx.prescale,
+                                           postscale_factor=ctx.postscale))
+        return grad, None, None, None, None
+
+
+def allreduce(tensor, average=None, name=None, compression=Compression.none, op=None,
+              prescale_factor=1.0, postscale_factor=1.0, process_set=global_process_set):
+    """Averages (or sums, ...) `tensor` over all ranks; differentiable."""
+    _check_process_set(process_set)
+    op = _resolve_op(op, average)
+    compressed, ctx = compression.compress(tensor)
+    reduced = _AllreduceFunction.apply(compressed, name, op, prescale_factor, postscale_factor)
+    return compression.decompress(reduced, ctx)
+
+
+def allreduce_(tensor, average=None, name=None, op=None, prescale_factor=1.0,
+               postscale_factor=1.0, process_set=global_process_set):
+    """Allreduces `tensor` in place and returns it."""
+    return synchronize(allreduce_async_(tensor, average, name, op, prescale_factor,
+                                        postscale_factor, process_set))
+
+
+def _group_names(kind, name, count):
+    if name is None:
+        return [_op_name(kind, None) for _ in range(count)]
+    return ["%s.%s.%d" % (kind, name, i) for i in range(count)]
+
+
+def grouped_allreduce_async(tensors, average=None, name=None, op=None, prescale_factor=1.0,
+                            postscale_factor=1.0, process_set=global_process_set):
+    """Starts allreduces of a list of tensors, submitted together so they fuse;
+    synchronize() returns the list of reduced tensors."""
+    _check_process_set(process_set)
+    op = _resolve_op(op, average)
+    outputs = [torch.empty_like(t, memory_format=torch.contiguous_format) for t in tensors]
+    return _allreduce_handle(list(tensors), outputs, _group_names("allreduce", name,
+                                                                  len(tensors)),
+                             op, prescale_factor, postscale_factor, group=True)
+
+
+def grouped_allreduce_async_(tensors, average=None, name=None, op=None, prescale_factor=1.0,
+                             postscale_factor=1.0, process_set=global_process_set):
+    """The in-place form of grouped_allreduce_async."""
+    _check_process_set(process_set)
+    op = _resolve_op(op, average)
+    return _allreduce_handle(list(tensors), [None] * len(tensors),
+                             _group_names("allreduce", name, len(tensors)), op,
+                             prescale_factor, postscale_factor, group=True)
+
+
+class _GroupedAllreduceFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, name, op, prescale, postscale, *tensors):
+        ctx.op, ctx.prescale, ctx.postscale = op, prescale, postscale
+        return tuple(synchronize(grouped_allreduce_async(
+            list(tensors), name=name, op=op, prescale_factor=prescale,
+            postscale_factor=postscale)))
+
+    @staticmethod
+    def backward(ctx, *grads):
+        reduced = synchronize(grouped_allreduce_async(
+            [g.contiguous() for g in grads], op=ctx.op, prescale_factor=ctx.prescale,
+            postscale_factor=ctx.postscale))
+        return (None, None, None, None) + tuple(reduced)
+
+
+def grouped_allreduce(tensors, average=None, name=None, compression=Compression.none, op=None,
+                      prescale_factor=1.0, postscale_factor=1.0,
+                      process_set=global_process_set):
+    """Allreduces a list of tensors together; differentiable. Returns a list."""
+    _check_process_set(process_set)
+    op = _resolve_op(op, average)
+    compressed, ctxs = zip(*[compression.compress(t) for t in tensors]) if tensors else ((), ())
+    reduced = _GroupedAllreduceFunction.apply(name, op, prescale_factor, postscale_factor,
+                                              *compressed)
+    return [compression.decompress(t, c) for t, c in zip(reduced, ctxs)]
+
+
+def grouped_allreduce_(tensors, average=None, name=None, op=None, prescale_factor=1.0,
+                       postscale_factor=1.0, process_set=global_process_set):
+    """Allreduces a list of tensors in place; returns them."""
+    return synchronize(grouped_allreduce_async_(tensors, average, name, op, prescale_factor,
+                                                postscale_factor, process_set))
+
+
+def _gathered(result):
+    # The engine owns the gathered buffer; the tensor keeps it alive through DLPack.
+    return torch.from_dlpack(result)
+
+
+def _allgather_handle(tensors, names, group):
+    parts = [_C.allgather_async(n, _engine_input(t)) for t, n in zip(tensors, names)]
+
+    def finish(results):
+        out = [_gathered(r) for r in results]
+        return out if group else out[0]
+
+    return Handle(parts, finish)
+
+
+def allgather_async(tensor, name=None, process_set=global_process_set):
+    """Starts concatenating every rank's `tensor` along dimension 0 (whose size may
+    differ by rank)."""
+    _check_process_set(process_set)
+    _check_gatherable(tensor)
+    return _allgather_handle([tensor], [_op_name("allgather", name)], group=False)
+
+
+def _check_gatherable(tensor):
+    if tensor.dim() == 0:
+        raise ValueError("allgather needs a tensor with at least one dimension "
+                         "(it concatenates along dimension 0)")
+
+
+def grouped_allgather_async(tensors, name=None, process_set=global_process_set):
+    """Starts allgathers of a list of tensors; synchronize() returns a list."""
+    _check_process_set(process_set)
+    for t in tensors:
+        _check_gatherable(t)
+    return _allgather_handle(list(tensors), _group_names("allgather", name, len(tensors)),
+                             group=True)
+
+
+class _AllgatherFunction(torch.autograd.Function):
+    """y = concat over ranks of x_r; this rank's gradient is its slice of the
+    summed upstream gradient."""
+
+    @staticmethod
+    def forward(ctx, tensor, name):
+        ctx.first_dim = tensor.shape[0]
+        return synchronize(allgather_async(tensor, name=name))
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        summed = synchronize(allreduce_async(grad_output.contiguous(), op=Sum))
+        dims = synchronize(allgather_async(torch.tensor([ctx.first_dim], dtype=torch.int64)))
+        offset = int(dims[:_braid.rank()].sum())
+        return summed.narrow(0, offset, ctx.first_dim), None
+
+
+def allgather(tensor, name=None, process_set=global_process_set):
+    """Concatenates every rank's `tensor` along dimension 0; differentiable."""
+    _check_process_set(process_set)
+    _check_gatherable(tensor)
+    return _AllgatherFunction.apply(tensor, name)
+
+
+def grouped_allgather(tensors, name=None, process_set=global_process_set):
+    """Allgathers a list of tensors; returns a list."""
+    return synchronize(grouped_allgather_async(tensors, name, process_set))
+
+
+def _check_root(root_rank):
+    size = _braid.size()
+    if size > 0 and not 0 <= int(root_rank) < size:
+        raise ValueError("broadcast: root_rank %d is not a rank (size %d)" % (root_rank, size))
+
+
+def broadcast_async_(tensor, root_rank, name=None, process_set=global_process_set):
+    """Starts an in-place broadcast of `tensor` from `root_rank`."""
+    _check_process_set(process_set)
+    _check_root(root_rank)
+    staged = _engine_input(tensor)
+    part = _C.broadcast_async(_op_name("broadcast", name), staged, int(root_rank))
+
+    def finish(_):
+        if _needs_copy(staged, tensor):
+            _copy_into(tensor, staged)
+        return tensor
+
+    return Handle([part], finish)
+
+
+def broadcast_async(tensor, root_rank, name=None, process_set=global_process_set):
+    """Starts a broadcast from `root_rank` into a new tensor; the input is left as it is."""
+    _check_process_set(process_set)
+    _check_root(root_rank)
+    output = tensor.detach().clone(memory_format=torch.contiguous_format)
+    part = _C.broadcast_async(_op_name("broadcast", name), output, int(root_rank))
+    return Handle([part], lambda _: output)
+
+
+class _BroadcastFunction(torch.autograd.Function):
+    """y = x on root; the root's gradient is the sum of every rank's upstream
+    gradient, the other ranks' is zero."""
+
+    @staticmethod
+    def forward(ctx, tensor, root_rank, name):
+        ctx.root_rank = root_rank
+        return synchronize(broadcast_async(tensor, root_rank, name))
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        summed = synchronize(allreduce_async(grad_output.contiguous(), op=Sum))
+        if _braid.rank() != ctx.root_rank:
+            summed.zero_()
+        return summed, None, None
+
+
+def broadcast(tensor, root_rank, name=None, process_set=global_process_set):
+    """Returns rank `root_rank`'s `tensor` on every rank; differentiable."""
+    _check_process_set(process_set)
+    return _BroadcastFunction.apply(tensor, root_rank, name)
+
+
+def broadcast_(tensor, root_rank, name=None, process_set=global_process_set):
+    """Overwrites `tensor` with rank `root_rank`'s, in place; returns it."""
+    return synchronize(broadcast_async_(tensor, root_rank, name, process_set))
+
+
+def join(device=-1):
+    """Marks this rank as out of data: until every rank has joined, it takes part in
+    the other ranks' allreduces with zeros. Blocks until all ranks have joined and
+    returns the rank that joined last (the same value on every rank)."""
+    del device  # host memory only in this build
+    return int(_C.join_async().result())
+
+
+def barrier(process_set=global_process_set):
+    """Blocks until every rank has called barrier()."""
+    _check_process_set(process_set)
+    _C.barrier()
