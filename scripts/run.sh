@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The main job: installs what is missing, builds braid, and runs braid-bench on two
-# ranks (engine against raw MPI_Allreduce over 4 B .. 256 MiB, then fusion mode).
+# The main job: installs what is missing (Debian packages including the Fashion-MNIST
+# data set, the Python environment with torch, braid itself) and trains the example
+# CNN on two ranks: `braidrun -np 2 python examples/pytorch_fashion_mnist.py`.
+# Arguments go to the example, e.g. scripts/run.sh --epochs 1
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-bash "$root/scripts/build.sh"
-flags=(--oversubscribe)
-[ "$(id -u)" -eq 0 ] && flags+=(--allow-run-as-root)
-bench="${BUILD_DIR:-$root/build}/bench/braid-bench"
-mpirun "${flags[@]}" -np "${NP:-2}" "$bench" "$@"
-mpirun "${flags[@]}" -np "${NP:-2}" "$bench" --fusion
+venv="${BRAID_VENV:-$root/.venv}"
+bash "$root/scripts/setup.sh"
+bash "$root/scripts/python_env.sh"
+export PATH="$venv/bin:$PATH" OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+cd "$root"
+braidrun -np "${NP:-2}" python examples/pytorch_fashion_mnist.py "$@"
