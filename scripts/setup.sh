@@ -4,7 +4,8 @@ set -euo pipefail
 
 packages=(build-essential cmake ninja-build pkg-config git
           openmpi-bin libopenmpi-dev libhwloc-dev
-          libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev)
+          libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
+          dataset-fashion-mnist)
 
 missing=()
 for p in "${packages[@]}"; do
