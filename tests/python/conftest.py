@@ -1,0 +1,107 @@
+"""Shared pytest setup for the tests in tests/python, which run under MPI, e.g.
+
+    braidrun -np 2 python -m pytest -q tests/python/test_torch_*.py
+
+- Ranks other than 0 are quiet: only rank 0 prints pytest's report. A rank above 0
+  still prints one line to stderr per test that fails there; at the end rank 0 lists
+  the other ranks' failures (and then exits non-zero too). Every rank's exit status
+  is its own pytest result, so a failure on any rank fails the job.
+- The fixture `hvd` initialises braid.torch once per session (collective) and gives
+  the module; the torch test modules use it. Nothing here imports torch, so the
+  numpy-level tests (test_basic.py, test_braidrun.py) run without it.
+- Tests named test_join* run after all others: join changes how every rank takes
+  part in collectives, so a broken join must not take other tests down with it.
+"""
+
+import os
+import sys
+
+import pytest
+
+# A rank that diverges turns into an error on every rank instead of a hang.
+os.environ.setdefault("BRAID_STALL_TIMEOUT_SECONDS", "60")
+# Two ranks share two cores: one intra-op thread each.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def _launcher_rank():
+    """This process's rank as the MPI launcher set it (0 when not under MPI)."""
+    for var in ("OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"):
+        if var in os.environ:
+            try:
+                return int(os.environ[var])
+            except ValueError:
+                pass
+    return 0
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config):
+    if _launcher_rank() == 0:
+        return
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        config.pluginmanager.unregister(reporter)
+
+
+_failed_here = []  # (nodeid, phase, first line of the message) of this rank's failures
+_session = {"hvd": None}  # braid.torch once the fixture has initialised it
+
+
+def pytest_runtest_logreport(report):
+    if not report.failed:
+        return
+    crash = getattr(report.longrepr, "reprcrash", None)
+    message = crash.message.splitlines()[0][:300] if crash is not None and crash.message else ""
+    _failed_here.append((report.nodeid, report.when, message))
+    rank = _launcher_rank()
+    if rank == 0:
+        return
+    summary = " - " + message if message else ""
+    sys.stderr.write("rank %d: FAILED %s (%s)%s\n" % (rank, report.nodeid, report.when, summary))
+    sys.stderr.flush()
+
+
+def pytest_collection_modifyitems(session, config, items):
+    # Stable: every rank keeps the same order.
+    items.sort(key=lambda item: item.name.startswith("test_join"))
+
+
+@pytest.fixture(scope="session")
+def hvd():
+    """braid.torch, initialised (collective: every rank runs the same tests)."""
+    import torch
+
+    torch.set_num_threads(1)
+    import braid.torch as hvd_module
+
+    hvd_module.init()
+    _session["hvd"] = hvd_module
+    yield hvd_module
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Rank 0 lists the failures of the other ranks, and fails if any rank failed.
+    Collective (every rank ran the same tests); only when braid.torch was used."""
+    hvd = _session["hvd"]
+    if hvd is None or not hvd.is_initialized() or hvd.size() < 2:
+        return
+    try:
+        every = hvd.allgather_object(_failed_here, name="conftest.failures")
+    except Exception as e:  # noqa: BLE001 - a diverged run must still finish
+        sys.stderr.write("rank %d: could not gather failures: %s\n" % (hvd.rank(), e))
+        return
+    others = [(r, f) for r, failed in enumerate(every) if r != hvd.rank() for f in failed]
+    if hvd.rank() == 0 and others:
+        _session["others"] = others
+        if session.exitstatus == 0:
+            session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    others = _session.get("others")
+    if others:
+        terminalreporter.write_sep("=", "failures on other ranks")
+        for r, (nodeid, when, message) in others:
+            terminalreporter.write_line("rank %d: FAILED %s (%s) - %s"
+                                        % (r, nodeid, when, message))

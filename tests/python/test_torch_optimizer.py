@@ -1,0 +1,637 @@
+"""braid.torch's DistributedOptimizer, broadcast_parameters and
+broadcast_optimizer_state against Horovod's PyTorch semantics.
+
+Run under MPI, e.g. braidrun -np 3 python -m pytest -q tests/python/test_torch_optimizer.py.
+Gradients come from losses whose coefficients depend on the rank, so the expected
+reduced gradient is computed here from rank and size."""
+
+import copy
+import os
+import warnings
+
+import pytest
+
+os.environ.setdefault("BRAID_STALL_TIMEOUT_SECONDS", "60")
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+F = torch.nn.functional
+
+LR = 0.1
+SHAPES = {"a": (3, 2), "b": (4,), "c": (2, 2, 2)}
+
+
+@pytest.fixture(scope="module")
+def world(hvd):
+    return hvd.rank(), hvd.size()
+
+
+def needs_two(world):
+    if world[1] < 2:
+        pytest.skip("Horovod registers its gradient hooks only with more than one rank")
+
+
+class Coef(nn.Module):
+    """Three parameters; the loss sum(p * coef(p, r)) makes dloss/dp = coef(p, r)."""
+
+    def __init__(self):
+        super().__init__()
+        for i, (name, shape) in enumerate(SHAPES.items()):
+            n = 1
+            for s in shape:
+                n *= s
+            init = (torch.arange(n, dtype=torch.float32) * 0.125 - i).reshape(shape)
+            setattr(self, name, nn.Parameter(init))
+
+    def loss(self, r, scale=1.0, skip=()):
+        total = 0
+        for name in SHAPES:
+            if name not in skip:
+                total = total + (getattr(self, name) * coef(name, r, scale)).sum()
+        return total
+
+
+def coef(name, r, scale=1.0):
+    """Multiples of 1/2 up to 7.5 (times `scale`): exact in float16."""
+    shape = SHAPES[name]
+    n = 1
+    for s in shape:
+        n *= s
+    k = list(SHAPES).index(name)
+    values = ((torch.arange(n, dtype=torch.float32) + k) % 5 + 1) * (r + 1) * 0.5
+    return (values * scale).reshape(shape)
+
+
+def mean_coef(name, size, scale=1.0, ranks=None):
+    ranks = range(size) if ranks is None else ranks
+    return sum((coef(name, r, scale) for r in ranks), torch.zeros(SHAPES[name])) / size
+
+
+def named(model, tag):
+    """Parameter names unique to one test, so a failure cannot leave a pending name
+    that the next test reuses."""
+    return [("%s.%s" % (tag, n), p) for n, p in model.named_parameters()]
+
+
+def distributed_sgd(hvd, model, tag, momentum=0.0, **kwargs):
+    opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=momentum)
+    return hvd.DistributedOptimizer(opt, named_parameters=named(model, tag), **kwargs)
+
+
+def snapshot(model):
+    return {n: p.detach().clone() for n, p in model.named_parameters()}
+
+
+def close(got, expected, tol=1e-6):
+    assert got is not None, "parameter has no gradient"
+    torch.testing.assert_close(got.detach().float(), expected.float(), rtol=tol, atol=tol)
+
+
+def drain(opt):
+    """Finishes whatever a failed test left in flight (same calls on every rank)."""
+    try:
+        opt.synchronize()
+    except Exception:
+        pass
+
+
+# ---------------------------------------------------------------- basic averaging
+
+
+def test_distributed_optimizer_averages_gradients(hvd, world):
+    rank, size = world
+    model = Coef()
+    opt = distributed_sgd(hvd, model, "avg")
+    for step in range(3):
+        before = snapshot(model)
+        opt.zero_grad()
+        model.loss(rank, scale=step + 1).backward()
+        opt.step()
+        for name, p in model.named_parameters():
+            avg = mean_coef(name, size, scale=step + 1)
+            close(p.grad, avg)
+            close(p, before[name] - LR * avg)
+
+
+def test_default_names_and_two_param_groups(hvd, world):
+    """Without named_parameters, Horovod names the allreduces by position."""
+    rank, size = world
+    model = Coef()
+    base = torch.optim.SGD([{"params": [model.a, model.b]},
+                            {"params": [model.c], "lr": 2 * LR}], lr=LR)
+    opt = hvd.DistributedOptimizer(base)
+    before = snapshot(model)
+    opt.zero_grad()
+    model.loss(rank).backward()
+    opt.step()
+    for name, p in model.named_parameters():
+        lr = 2 * LR if name == "c" else LR
+        close(p, before[name] - lr * mean_coef(name, size))
+
+
+def test_op_sum(hvd, world):
+    rank, size = world
+    model = Coef()
+    opt = distributed_sgd(hvd, model, "sum", op=hvd.Sum)
+    before = snapshot(model)
+    opt.zero_grad()
+    model.loss(rank).backward()
+    opt.step()
+    for name, p in model.named_parameters():
+        total = mean_coef(name, size) * size
+        close(p.grad, total)
+        close(p, before[name] - LR * total)
+
+
+def test_gradient_predivide_factor(hvd, world):
+    """Average split as 1/f before the sum and f/size after: still the average."""
+    rank, size = world
+    model = Coef()
+    opt = distributed_sgd(hvd, model, "predivide", gradient_predivide_factor=4.0)
+    before = snapshot(model)
+    opt.zero_grad()
+    model.loss(rank).backward()
+    opt.step()
+    for name, p in model.named_parameters():
+        close(p.grad, mean_coef(name, size))
+        close(p, before[name] - LR * mean_coef(name, size))
+
+
+def test_gradient_predivide_factor_needs_average(hvd, world):
+    model = Coef()
+    with pytest.raises(ValueError, match="gradient_predivide_factor"):
+        distributed_sgd(hvd, model, "predivide.sum", op=hvd.Sum, gradient_predivide_factor=2.0)
+
+
+def test_adasum_optimizer_not_implemented(hvd, world):
+    rank, size = world
+    model = Coef()
+    with pytest.raises(NotImplementedError, match="Adasum"):
+        opt = distributed_sgd(hvd, model, "adasum", op=hvd.Adasum)
+        model.loss(rank).backward()
+        opt.step()
+
+
+# ---------------------------------------------------------------- backward_passes_per_step
+
+
+def test_backward_passes_per_step_2(hvd, world):
+    """Two backward passes accumulate locally; step() applies the average over ranks
+    of the accumulated (summed) gradients. Twice, to see the count reset."""
+    rank, size = world
+    model = Coef()
+    opt = distributed_sgd(hvd, model, "bpps2", backward_passes_per_step=2)
+    for step in range(2):
+        before = snapshot(model)
+        opt.zero_grad()
+        model.loss(rank, scale=1.0).backward()
+        model.loss(rank, scale=3.0 + step).backward()
+        opt.step()
+        for name, p in model.named_parameters():
+            accumulated = mean_coef(name, size, 1.0) + mean_coef(name, size, 3.0 + step)
+            close(p.grad, accumulated)
+            close(p, before[name] - LR * accumulated)
+
+
+def test_backward_more_than_backward_passes_per_step_raises(hvd, world):
+    needs_two(world)
+    rank, size = world
+    model = Coef()
+    opt = distributed_sgd(hvd, model, "bpps.over", backward_passes_per_step=2)
+    try:
+        opt.zero_grad()
+        model.loss(rank).backward()
+        model.loss(rank).backward()
+        with pytest.raises(AssertionError) as err:
+            model.loss(rank).backward()
+        assert str(err.value) == (
+            "Gradients were computed more than backward_passes_per_step times before call "
+            "to step(). Increase backward_passes_per_step to accumulate gradients locally.")
+    finally:
+        drain(opt)
+    # Usable again once synchronized.
+    before = snapshot(model)
+    opt.zero_grad()
+    model.loss(rank).backward()
+    model.loss(rank).backward()
+    opt.synchronize()
+    with opt.skip_synchronize():
+        opt.step()
+    for name, p in model.named_parameters():
+        close(p, before[name] - LR * 2 * mean_coef(name, size))
+
+
+# ---------------------------------------------------------------- groups
+
+
+@pytest.mark.parametrize("groups", ["two", "list"])
+def test_groups(hvd, world, groups):
+    rank, size = world
+    model = Coef()
+    spec = 2 if groups == "two" else [[model.a, model.c]]  # b forms a group of its own
+    opt = distributed_sgd(hvd, model, "groups.%s" % groups, groups=spec)
+    for step in range(2):
+        before = snapshot(model)
+        opt.zero_grad()
+        model.loss(rank, scale=step + 1).backward()
+        opt.step()
+        for name, p in model.named_parameters():
+            close(p.grad, mean_coef(name, size, step + 1))
+            close(p, before[name] - LR * mean_coef(name, size, step + 1))
+
+
+def test_groups_must_be_tensors(hvd, world):
+    model = Coef()
+    with pytest.raises(ValueError):
+        distributed_sgd(hvd, model, "groups.bad", groups=[["a", "b"]])
+
+
+# ---------------------------------------------------------------- compression
+
+
+@pytest.mark.parametrize("kind", ["fp16", "bf16"])
+def test_compression(hvd, world, kind):
+    rank, size = world
+    model = Coef()
+    opt = distributed_sgd(hvd, model, "comp.%s" % kind,
+                          compression=getattr(hvd.Compression, kind))
+    before = snapshot(model)
+    opt.zero_grad()
+    model.loss(rank).backward()
+    opt.step()
+    tol = 1e-3 if kind == "fp16" else 1e-2
+    for name, p in model.named_parameters():
+        assert p.grad.dtype == torch.float32
+        close(p.grad, mean_coef(name, size), tol)
+        close(p, before[name] - LR * mean_coef(name, size), tol)
+
+
+# ---------------------------------------------------------------- missing gradients
+
+
+def test_parameter_without_grad_for_one_step(hvd, world):
+    """b stops requiring grad for one step, then requires it again."""
+    rank, size = world
+    model = Coef()
+    opt = distributed_sgd(hvd, model, "toggle")
+    before = snapshot(model)
+    model.b.requires_grad_(False)
+    opt.zero_grad()
+    model.loss(rank).backward()
+    opt.step()
+    close(model.b, before["b"])  # zero (or no) gradient: unchanged
+    assert model.b.grad is None or torch.count_nonzero(model.b.grad) == 0
+    for name in ("a", "c"):
+        close(getattr(model, name), before[name] - LR * mean_coef(name, size))
+    model.b.requires_grad_(True)
+    before = snapshot(model)
+    opt.zero_grad()
+    model.loss(rank).backward()
+    opt.step()
+    for name, p in model.named_parameters():
+        close(p, before[name] - LR * mean_coef(name, size))
+
+
+def test_parameter_unused_on_one_rank(hvd, world):
+    """Rank 0's loss does not use c: it gets no gradient there, yet its allreduce
+    must still happen (as zeros), or the other ranks would wait for it."""
+    rank, size = world
+    model = Coef()
+    opt = distributed_sgd(hvd, model, "unused")
+    for step in range(2):
+        before = snapshot(model)
+        opt.zero_grad()
+        model.loss(rank, skip=("c",) if rank == 0 else ()).backward()
+        opt.step()
+        for name, p in model.named_parameters():
+            ranks = range(1, size) if name == "c" else range(size)
+            close(p, before[name] - LR * mean_coef(name, size, ranks=ranks))
+
+
+@pytest.mark.parametrize("as_dense", [False, True], ids=["sparse", "sparse_as_dense"])
+def test_sparse_gradients(hvd, world, as_dense):
+    """An embedding with sparse gradients: rows looked up on several ranks (and twice
+    on one rank) get the average over ranks of the summed row gradients."""
+    rank, size = world
+    torch.manual_seed(3)
+    emb = nn.Embedding(10, 3, sparse=True)
+    opt = hvd.DistributedOptimizer(torch.optim.SGD(emb.parameters(), lr=LR),
+                                   named_parameters=[("sparse.%s.w" % as_dense, emb.weight)],
+                                   sparse_as_dense=as_dense)
+    for step in range(2):
+        before = emb.weight.detach().clone()
+        idx = torch.tensor([rank, rank + 1, 5, 5 + step])
+        opt.zero_grad()
+        (emb(idx) * (rank + 1)).sum().backward()
+        opt.step()
+        expected = torch.zeros(10, 3)
+        for r in range(size):
+            for i in (r, r + 1, 5, 5 + step):
+                expected[i] += (r + 1) / size
+        close(emb.weight, before - LR * expected)
+
+
+# ---------------------------------------------------------------- argument checks
+
+
+def test_duplicate_parameter_names_raise(hvd, world):
+    model = Coef()
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    params = [("same", model.a), ("same", model.b), ("other", model.c)]
+    with pytest.raises(ValueError, match="Parameter names in named_parameters must be unique"):
+        hvd.DistributedOptimizer(opt, named_parameters=params)
+
+
+def test_named_parameters_must_cover_every_parameter(hvd, world):
+    model = Coef()
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    with pytest.raises(ValueError, match="named_parameters was specified, but one or more "
+                                         "model parameters were not named"):
+        hvd.DistributedOptimizer(opt, named_parameters=[("a", model.a), ("b", model.b)])
+
+
+def test_named_parameters_must_be_tuples(hvd, world):
+    model = Coef()
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    with pytest.raises(ValueError, match="named_parameters should be a sequence of tuples"):
+        hvd.DistributedOptimizer(opt, named_parameters=list(model.parameters()))
+
+
+# ---------------------------------------------------------------- synchronize / zero_grad
+
+
+def test_synchronize_then_skip_synchronize(hvd, world):
+    """synchronize(), change the reduced gradients (as gradient clipping does), then
+    step() inside skip_synchronize() must not reduce again."""
+    rank, size = world
+    model = Coef()
+    opt = distributed_sgd(hvd, model, "skip")
+    before = snapshot(model)
+    opt.zero_grad()
+    model.loss(rank).backward()
+    opt.synchronize()
+    for name, p in model.named_parameters():
+        close(p.grad, mean_coef(name, size))
+        p.grad.mul_(rank + 1)  # rank-dependent: a second reduction would show
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with opt.skip_synchronize():
+            opt.step()
+    for name, p in model.named_parameters():
+        close(p, before[name] - LR * (rank + 1) * mean_coef(name, size))
+    # The next iteration reduces again as usual.
+    before = snapshot(model)
+    opt.zero_grad()
+    model.loss(rank).backward()
+    opt.step()
+    for name, p in model.named_parameters():
+        close(p, before[name] - LR * mean_coef(name, size))
+
+
+def test_step_after_synchronize_without_skip_warns(hvd, world):
+    rank, size = world
+    model = Coef()
+    opt = distributed_sgd(hvd, model, "nowarn")
+    opt.zero_grad()
+    model.loss(rank).backward()
+    opt.synchronize()
+    with pytest.warns(UserWarning, match="skip_synchronize"):
+        opt.step()
+
+
+def test_zero_grad_with_outstanding_allreduces_raises(hvd, world):
+    needs_two(world)
+    rank, size = world
+    model = Coef()
+    opt = distributed_sgd(hvd, model, "zerograd")
+    opt.zero_grad()
+    model.loss(rank).backward()
+    try:
+        with pytest.raises(AssertionError) as err:
+            opt.zero_grad()
+        assert str(err.value) == (
+            "optimizer.zero_grad() was called after loss.backward() but before "
+            "optimizer.step() or optimizer.synchronize(). This is prohibited as it can "
+            "cause a race condition.")
+    finally:
+        drain(opt)
+    # The gradients were not cleared: step applies the average.
+    before = snapshot(model)
+    with opt.skip_synchronize():
+        opt.step()
+    for name, p in model.named_parameters():
+        close(p, before[name] - LR * mean_coef(name, size))
+    opt.zero_grad()  # fine once nothing is in flight
+
+
+# ---------------------------------------------------------------- equivalence
+
+
+class MLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(4, 8)
+        self.fc2 = nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.fc2(torch.tanh(self.fc1(x)))
+
+
+def full_batch(step, size, batch):
+    """The concatenated batch of every rank for `step`, the same on every rank."""
+    g = torch.Generator().manual_seed(1000 + step)
+    x = torch.randn(size * batch, 4, generator=g)
+    y = torch.randn(size * batch, 2, generator=g)
+    return x, y
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9], ids=["sgd", "momentum"])
+@pytest.mark.parametrize("passes", [1, 2], ids=["bpps1", "bpps2"])
+def test_equivalent_to_one_process_on_the_full_batch(hvd, world, momentum, passes):
+    """size ranks taking batch b each follow, step for step, one process taking the
+    concatenated size * b batch with the same optimizer (loss: mean over the batch, so
+    the average of per-rank gradients is the full-batch gradient). With
+    backward_passes_per_step=2 each rank splits its part in two halves and scales each
+    half's loss by 1/2."""
+    rank, size = world
+    batch, steps = 6, 5
+    torch.manual_seed(100 + rank)  # different initial weights on every rank ...
+    model = MLP()
+    hvd.broadcast_parameters(model.state_dict(), root_rank=0)  # ... until rank 0's win
+    reference = copy.deepcopy(model)
+    ref_opt = torch.optim.SGD(reference.parameters(), lr=0.2, momentum=momentum)
+    opt = hvd.DistributedOptimizer(
+        torch.optim.SGD(model.parameters(), lr=0.2, momentum=momentum),
+        named_parameters=named(model, "equiv.%s.%d" % (momentum, passes)),
+        backward_passes_per_step=passes)
+    for step in range(steps):
+        x, y = full_batch(step, size, batch)
+        mine = slice(rank * batch, (rank + 1) * batch)
+        xs, ys = x[mine], y[mine]
+        opt.zero_grad()
+        half = batch // passes
+        for k in range(passes):
+            part = slice(k * half, (k + 1) * half)
+            (F.mse_loss(model(xs[part]), ys[part]) / passes).backward()
+        opt.step()
+
+        ref_opt.zero_grad()
+        F.mse_loss(reference(x), y).backward()
+        ref_opt.step()
+        for (name, p), q in zip(model.named_parameters(), reference.parameters()):
+            torch.testing.assert_close(p.detach(), q.detach(), rtol=1e-5, atol=1e-5,
+                                       msg=lambda m: "step %d, %s: %s" % (step, name, m))
+    # Every rank holds the same parameters.
+    gathered = hvd.allgather_object([p.detach() for p in model.parameters()],
+                                    name="equiv.params.%s.%d" % (momentum, passes))
+    for other in gathered:
+        for p, q in zip(model.parameters(), other):
+            assert torch.equal(p.detach(), q)
+
+
+# ---------------------------------------------------------------- broadcast_parameters
+
+
+class WithBuffers(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 4)
+        self.bn = nn.BatchNorm1d(4)
+        self.out = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.out(self.bn(self.fc(x)))
+
+
+def built(seed, forwards):
+    """A model from `seed` whose BatchNorm buffers moved through `forwards` passes."""
+    torch.manual_seed(seed)
+    model = WithBuffers()
+    for i in range(forwards):
+        model(torch.randn(5, 3) + i)
+    return model
+
+
+def test_broadcast_parameters_state_dict(hvd, world):
+    rank, size = world
+    for root in sorted({0, size - 1}):
+        model = built(10 + rank, forwards=rank + 1)
+        hvd.broadcast_parameters(model.state_dict(), root_rank=root)
+        expected = built(10 + root, forwards=root + 1).state_dict()
+        got = model.state_dict()
+        assert got.keys() == expected.keys()
+        for key in expected:
+            assert got[key].dtype == expected[key].dtype, key
+            assert torch.equal(got[key], expected[key]), key
+
+
+def test_broadcast_parameters_named_parameters_list(hvd, world):
+    rank, size = world
+    root = size - 1
+    model = built(20 + rank, forwards=rank + 1)
+    own_buffers = {n: b.clone() for n, b in model.named_buffers()}
+    hvd.broadcast_parameters(list(model.named_parameters()), root_rank=root)
+    expected = built(20 + root, forwards=root + 1)
+    for (name, p), q in zip(model.named_parameters(), expected.parameters()):
+        assert torch.equal(p.detach(), q.detach()), name
+        assert p.requires_grad
+    for name, b in model.named_buffers():  # parameters only
+        assert torch.equal(b, own_buffers[name]), name
+
+
+def test_broadcast_parameters_plain_list(hvd, world):
+    rank, size = world
+    model = built(30 + rank, forwards=0)
+    hvd.broadcast_parameters(list(model.parameters()), root_rank=0)
+    for p, q in zip(model.parameters(), built(30, forwards=0).parameters()):
+        assert torch.equal(p.detach(), q.detach())
+
+
+# ---------------------------------------------------------------- broadcast_optimizer_state
+
+OPTIMIZERS = {
+    "SGD": lambda params, lr: torch.optim.SGD(params, lr=lr, momentum=0.9),
+    "Adam": lambda params, lr: torch.optim.Adam(params, lr=lr),
+    "RMSprop": lambda params, lr: torch.optim.RMSprop(params, lr=lr, momentum=0.5, centered=True),
+    "Adagrad": lambda params, lr: torch.optim.Adagrad(params, lr=lr),
+}
+
+
+def trained(opt_name, data_rank, lr, steps=2):
+    """Same initial weights everywhere; `steps` steps on rank `data_rank`'s data."""
+    torch.manual_seed(5)
+    model = MLP()
+    opt = OPTIMIZERS[opt_name](model.parameters(), lr)
+    g = torch.Generator().manual_seed(50 + data_rank)
+    for _ in range(steps):
+        opt.zero_grad()
+        F.mse_loss(model(torch.randn(8, 4, generator=g)), torch.randn(8, 2, generator=g)).backward()
+        opt.step()
+    return model, opt
+
+
+def assert_state_equal(got, expected):
+    got, expected = got.state_dict(), expected.state_dict()
+    assert got["state"].keys() == expected["state"].keys()
+    for index, state in expected["state"].items():
+        assert got["state"][index].keys() == state.keys(), index
+        for key, value in state.items():
+            other = got["state"][index][key]
+            if torch.is_tensor(value):
+                assert torch.is_tensor(other) and other.dtype == value.dtype, (index, key)
+                assert torch.equal(other, value), (index, key)
+            else:
+                assert type(other) is type(value) and other == value, (index, key)
+    assert len(got["param_groups"]) == len(expected["param_groups"])
+    for g, e in zip(got["param_groups"], expected["param_groups"]):
+        for key, value in e.items():
+            if key != "params":
+                assert type(g[key]) is type(value) and g[key] == value, key
+
+
+@pytest.mark.parametrize("opt_name", list(OPTIMIZERS))
+def test_broadcast_optimizer_state(hvd, world, opt_name):
+    """After steps on rank-dependent data with a rank-dependent learning rate, the
+    state (momentum, moments, step counts) and hyperparameters become rank 0's."""
+    rank, size = world
+    model, opt = trained(opt_name, rank, lr=0.01 * (rank + 1))
+    hvd.broadcast_optimizer_state(opt, root_rank=0)
+    _, expected = trained(opt_name, 0, lr=0.01)
+    assert_state_equal(opt, expected)
+    # Still usable: one more step.
+    opt.zero_grad()
+    F.mse_loss(model(torch.ones(2, 4)), torch.zeros(2, 2)).backward()
+    opt.step()
+
+
+def test_broadcast_optimizer_state_from_last_rank(hvd, world):
+    rank, size = world
+    root = size - 1
+    _, opt = trained("Adam", rank, lr=0.01 * (rank + 1), steps=rank + 1)
+    hvd.broadcast_optimizer_state(opt, root_rank=root)
+    _, expected = trained("Adam", root, lr=0.01 * (root + 1), steps=root + 1)
+    assert_state_equal(opt, expected)
+
+
+def test_broadcast_optimizer_state_before_training(hvd, world):
+    """The usual start of a Horovod script: a fresh DistributedOptimizer whose state
+    is still empty; the hyperparameters become rank 0's and training proceeds."""
+    rank, size = world
+    torch.manual_seed(rank)
+    model = MLP()
+    hvd.broadcast_parameters(model.state_dict(), root_rank=0)
+    opt = hvd.DistributedOptimizer(
+        torch.optim.SGD(model.parameters(), lr=0.1 * (rank + 1), momentum=0.9),
+        named_parameters=named(model, "fresh"))
+    hvd.broadcast_optimizer_state(opt, root_rank=0)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.1)
+    assert opt.param_groups[0]["momentum"] == pytest.approx(0.9)
+    x, y = full_batch(0, size, 4)
+    opt.zero_grad()
+    F.mse_loss(model(x[rank * 4:(rank + 1) * 4]), y[rank * 4:(rank + 1) * 4]).backward()
+    opt.step()
+    gathered = hvd.allgather_object([p.detach() for p in model.parameters()],
+                                    name="fresh.params")
+    for other in gathered:
+        for p, q in zip(model.parameters(), other):
+            assert torch.equal(p.detach(), q)
