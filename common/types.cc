@@ -68,6 +68,8 @@ const char* CollectiveName(Collective collective) {
       return "broadcast";
     case Collective::kBarrier:
       return "barrier";
+    case Collective::kJoin:
+      return "join";
   }
   return "unknown";
 }

@@ -35,6 +35,9 @@ enum class Collective : int32_t {
   kAllgather = 1,
   kBroadcast = 2,
   kBarrier = 3,
+  // A rank that has run out of data: until every rank has joined, it takes part in
+  // the others' collectives with empty contributions (see docs/engine.md).
+  kJoin = 4,
 };
 
 // Device ordinal of host memory; 0, 1, ... are CUDA devices.

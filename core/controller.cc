@@ -9,9 +9,10 @@ namespace braid {
 namespace {
 
 // Flag bits of word 0; they travel inverted so that the AND computes their OR.
-constexpr uint64_t kFlagUncached = 1;  // some rank has names for rank 0
-constexpr uint64_t kFlagShutdown = 2;  // some rank asked to stop
-constexpr uint64_t kFlagWaiting = 4;   // some rank still has names pending
+constexpr uint64_t kFlagUncached = 1;    // some rank has names for rank 0
+constexpr uint64_t kFlagShutdown = 2;    // some rank asked to stop
+constexpr uint64_t kFlagWaiting = 4;     // some rank still has names pending
+constexpr uint64_t kFlagCachedWait = 8;  // some rank waits on cache hits
 
 // How long a round spins for the other ranks before sleeping between checks.
 constexpr int kBusySpinUs = 1000;
@@ -35,7 +36,9 @@ Controller::Controller(ControlChannel* channel, const Config& config)
       rank_(channel->rank()),
       size_(channel->size()),
       cache_words_((static_cast<size_t>(config.cache_capacity) + 63) / 64),
-      cache_(static_cast<uint32_t>(config.cache_capacity)) {
+      join_words_((static_cast<size_t>(size_) + 63) / 64),
+      cache_(static_cast<uint32_t>(config.cache_capacity)),
+      joined_(static_cast<size_t>(size_), false) {
   // A cached name that waits this long is sent through rank 0 instead, where the
   // stall inspector can see which ranks are missing.
   double patience = std::min(1.0, config.stall_warning_seconds / 2);
@@ -51,6 +54,10 @@ Controller::Controller(ControlChannel* channel, const Config& config)
 
 void Controller::Classify(const std::vector<RequestMeta>& fresh, Clock::time_point now) {
   for (const RequestMeta& meta : fresh) {
+    if (meta.collective == Collective::kJoin) {
+      join_pending_ = true;  // travels as this rank's bit, never to rank 0
+      continue;
+    }
     uint32_t slot = 0;
     switch (cache_.capacity() ? cache_.Find(meta, rank_, &slot) : ResponseCache::Match::kMiss) {
       case ResponseCache::Match::kHit:
@@ -67,8 +74,10 @@ void Controller::Classify(const std::vector<RequestMeta>& fresh, Clock::time_poi
   }
 }
 
+// Layout: [flags][cache ready bits][stale slot bits][joined rank bits]; the
+// last two sections travel inverted, like the flags.
 std::vector<uint64_t> Controller::PackBits(bool want_shutdown, Clock::time_point now) {
-  std::vector<uint64_t> bits(1 + 2 * cache_words_, 0);
+  std::vector<uint64_t> bits(1 + 2 * cache_words_ + join_words_, 0);
   uint64_t flags = 0;
   for (const auto& kv : cached_waiting_) {
     if (now - kv.second.since >= cache_patience_) {
@@ -81,8 +90,11 @@ std::vector<uint64_t> Controller::PackBits(bool want_shutdown, Clock::time_point
   if (!to_send_.empty() || !stale_slots_.empty()) flags |= kFlagUncached;
   if (root_busy && stall_->Due(now)) flags |= kFlagUncached;
   if (want_shutdown) flags |= kFlagShutdown;
-  if (!cached_waiting_.empty() || !to_send_.empty() || root_busy) flags |= kFlagWaiting;
+  if (!cached_waiting_.empty() || !to_send_.empty() || root_busy || join_pending_)
+    flags |= kFlagWaiting;
+  if (!cached_waiting_.empty()) flags |= kFlagCachedWait;
   for (uint32_t slot : stale_slots_) SetBit(&bits, 1 + cache_words_, slot);
+  if (join_pending_) SetBit(&bits, 1 + 2 * cache_words_, static_cast<uint32_t>(rank_));
   bits[0] = ~flags;
   for (size_t i = 1 + cache_words_; i < bits.size(); ++i) bits[i] = ~bits[i];
   stale_slots_.clear();
@@ -126,13 +138,58 @@ Status Controller::RunRound(const std::vector<RequestMeta>& fresh, bool want_shu
   }
   ApplyInvalidations(stale);
   TakeCacheHits(bits, result);
+  // Every rank decodes the same joined set from the AND, so the choices below
+  // (negotiate or not, finish the join) are the same everywhere.
+  std::vector<bool> joined_before = std::move(joined_);
+  joined_ = JoinedRanks(bits);
+  const bool any_joined = std::find(joined_.begin(), joined_.end(), true) != joined_.end();
+  const bool all_joined = std::find(joined_.begin(), joined_.end(), false) == joined_.end();
+  const bool join_grew = joined_ != joined_before;
+  if (any_joined) RouteCachedThroughRoot();
+  result->joined_here = joined_[rank_];
   result->shutdown = flags & kFlagShutdown;
-  result->negotiated = (flags & kFlagUncached) || !stale.empty();
+  // A grown joined set may complete names waiting in rank 0's table.
+  result->negotiated = (flags & kFlagUncached) || !stale.empty() || join_grew ||
+                       (any_joined && (flags & kFlagCachedWait));
   if (result->negotiated) BRAID_RETURN_IF_ERROR(Negotiate(result));
-  result->waiting_here = !cached_waiting_.empty() || !to_send_.empty();
+  if (all_joined) FinishJoin(joined_before, result);
+  result->waiting_here = !cached_waiting_.empty() || !to_send_.empty() || join_pending_;
   result->anyone_waiting =
       (flags & kFlagWaiting) || result->waiting_here || (table_ && !table_->empty());
   return Status::OK();
+}
+
+std::vector<bool> Controller::JoinedRanks(const std::vector<uint64_t>& bits) const {
+  std::vector<bool> joined(static_cast<size_t>(size_));
+  for (int r = 0; r < size_; ++r) {
+    // Inverted: a cleared bit means some rank (that rank) set it.
+    joined[r] = !TestBit(bits, 1 + 2 * cache_words_, static_cast<uint32_t>(r));
+  }
+  return joined;
+}
+
+// A joined rank sets no cache bits for names it did not submit, so while any rank
+// is joined a cache hit can never become ready by the AND: the waiting hits go
+// through rank 0 this round instead of waiting out the cache patience.
+void Controller::RouteCachedThroughRoot() {
+  for (auto& kv : cached_waiting_) to_send_.push_back(std::move(kv.second.meta));
+  cached_waiting_.clear();
+}
+
+// Every rank has joined: the join completes everywhere, after this round's other
+// responses. Ranks that joined in the same round tie; the highest of them counts
+// as the last (the order in which rank 0 would have read their lists).
+void Controller::FinishJoin(const std::vector<bool>& joined_before, RoundResult* result) {
+  Response join;
+  join.meta.name = kJoinName;
+  join.meta.collective = Collective::kJoin;
+  join.meta.root = 0;
+  for (int r = 0; r < size_; ++r)
+    if (!joined_before[r]) join.meta.root = r;
+  result->responses.push_back(std::move(join));
+  join_pending_ = false;
+  joined_.assign(static_cast<size_t>(size_), false);
+  if (table_) table_->SetJoined(joined_);
 }
 
 Status Controller::Negotiate(RoundResult* result) {
@@ -157,6 +214,8 @@ Status Controller::Negotiate(RoundResult* result) {
 void Controller::DecideOnRoot(const std::vector<std::string>& lists, std::vector<Response>* out,
                               Status* status) {
   Clock::time_point now = Clock::now();
+  for (const std::string& name : table_->SetJoined(joined_))
+    out->push_back(table_->TakeResponse(name));
   for (int r = 0; r < static_cast<int>(lists.size()); ++r) {
     std::vector<RequestMeta> metas;
     *status = DecodeRequests(lists[r], &metas);

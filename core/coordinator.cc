@@ -63,7 +63,7 @@ void Coordinator::Loop() {
     // The next deadline counts from the round's end, which every rank reaches at
     // about the same moment: their idle rounds stay aligned and nobody waits long.
     round_end = Clock::now();
-    executor_.Execute(round.responses, &negotiation_start_, queue_);
+    executor_.Execute(round.responses, &negotiation_start_, queue_, round.joined_here);
     if (round.shutdown) break;
     anyone_waiting = round.anyone_waiting;
     // A rank with names pending goes straight into the next round and waits there

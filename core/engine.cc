@@ -51,8 +51,19 @@ bool Engine::running() const {
 }
 
 Status Engine::Enqueue(Request request, std::shared_ptr<Handle>* handle) {
+  const bool has_data = request.meta.collective != Collective::kBarrier &&
+                        request.meta.collective != Collective::kJoin;
+  if (request.meta.collective == Collective::kJoin) {
+    // A join carries no tensor; its name is fixed so that a second join in flight
+    // on this rank is refused as a duplicate.
+    request.meta = RequestMeta();
+    request.meta.collective = Collective::kJoin;
+    request.meta.name = kJoinName;
+  } else if (request.meta.name == kJoinName) {
+    return InvalidArgument(std::string("the name '") + kJoinName + "' is reserved for join");
+  }
   BRAID_RETURN_IF_ERROR(ValidateRequest(request.meta, world().size));
-  if (request.meta.collective != Collective::kBarrier && request.meta.NumElements() > 0 &&
+  if (has_data && request.meta.NumElements() > 0 &&
       (request.input == nullptr ||
        (request.meta.collective != Collective::kAllgather && request.output == nullptr))) {
     return InvalidArgument("'" + request.meta.name + "': the data pointer is null");

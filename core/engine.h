@@ -44,6 +44,9 @@ class Engine {
   const Config& config() const { return config_; }
 
   // Submits a request; on success *handle completes when the ranks have run it.
+  // A join (Collective::kJoin) carries no tensor and is named kJoinName; its
+  // handle's int_result() is the rank that joined last. Other requests may not
+  // use that name.
   Status Enqueue(Request request, std::shared_ptr<Handle>* handle);
 
  private:

@@ -61,14 +61,18 @@ Executor::Executor(Transport* transport, int64_t fusion_threshold_bytes, Timelin
 
 void Executor::Execute(const std::vector<Response>& responses,
                        std::unordered_map<std::string, Clock::time_point>* negotiation_start,
-                       TensorQueue* queue) {
+                       TensorQueue* queue, bool joined) {
   Clock::time_point now = Clock::now();
   for (const FusionGroup& group : PlanFusion(responses, fusion_threshold_bytes_)) {
     std::vector<Request> requests;
+    std::vector<PooledBuffer> scratch;  // stand-ins' buffers, kept until the group is done
     for (size_t i = group.first; i < group.first + group.count; ++i) {
       Request r;
-      // A rank that never submitted an errored name has nothing to fail.
-      if (!queue->Take(responses[i].meta.name, &r)) continue;
+      if (!queue->Take(responses[i].meta.name, &r)) {
+        // A rank that never submitted an errored name has nothing to fail.
+        if (joined && StandIn(responses[i], &r, &scratch)) requests.push_back(std::move(r));
+        continue;
+      }
       if (timeline_) {
         auto it = negotiation_start->find(r.meta.name);
         Clock::time_point seen = it == negotiation_start->end() ? now : it->second;
@@ -89,11 +93,42 @@ void Executor::Execute(const std::vector<Response>& responses,
   }
 }
 
+// A joined rank's part in a collective it did not submit: the agreed parameters
+// with an empty contribution (zeros for allreduce, so that sums and averages
+// count only the others; no rows for allgather). The result goes to scratch,
+// which is host memory: the only memory this tree's data plane reduces.
+bool Executor::StandIn(const Response& agreed, Request* r, std::vector<PooledBuffer>* scratch) {
+  if (agreed.is_error()) return false;
+  r->meta = agreed.meta;
+  r->handle = std::make_shared<Handle>();
+  r->enqueued_at = Clock::now();
+  switch (agreed.meta.collective) {
+    case Collective::kAllreduce: {
+      int64_t bytes = agreed.NumBytes();
+      scratch->push_back(output_pool_->Acquire(bytes));
+      char* data = scratch->back().data();
+      if (bytes > 0) std::memset(data, 0, static_cast<size_t>(bytes));
+      r->input = r->output = data;
+      return true;
+    }
+    case Collective::kAllgather:
+      r->meta.shape[0] = 0;
+      return true;
+    case Collective::kBarrier:
+      return true;
+    default:  // broadcast: rank 0 answers it with an error while ranks are joined
+      return false;
+  }
+}
+
 void Executor::RunGroup(const std::vector<Response>& responses, const FusionGroup& group,
                         std::vector<Request>* requests) {
   const Response& agreed = responses[group.first];
   Status status;
-  if (agreed.is_error()) {
+  if (agreed.meta.collective == Collective::kJoin && !agreed.is_error()) {
+    // Every rank has joined: the handle reports who joined last.
+    for (auto& r : *requests) r.handle->SetIntResult(agreed.meta.root);
+  } else if (agreed.is_error()) {
     status = Status(agreed.error_code, agreed.error);
   } else if (transport_->BackendFor(agreed.meta.device) == nullptr) {
     status = InvalidArgument("no backend in this build handles tensors on " +
@@ -112,6 +147,8 @@ void Executor::RunGroup(const std::vector<Response>& responses, const FusionGrou
       case Collective::kBarrier:
         status = transport_->BackendFor(agreed.meta.device)->Barrier();
         break;
+      case Collective::kJoin:
+        break;  // handled above
     }
   }
   for (auto& r : *requests) Finish(&r, status);

@@ -1,7 +1,9 @@
 // The executor runs the agreed responses on this rank: it takes the matching
 // requests out of the pending table, packs fused groups into the persistent fusion
 // buffer, calls the backend, unpacks, applies averaging and scale factors, and
-// completes the handles.
+// completes the handles. On a joined rank it stands in for the names this rank
+// did not submit: zeros into a scratch allreduce, zero rows into an allgather, a
+// barrier with nothing to release.
 //
 // Threading: coordinator thread only.
 #pragma once
@@ -24,12 +26,14 @@ class Executor {
   Executor(Transport* transport, int64_t fusion_threshold_bytes, Timeline* timeline);
 
   // Runs `responses` in order. `negotiation_start` maps names to the time the
-  // coordinator first saw them (filled only when a timeline is written).
+  // coordinator first saw them (filled only when a timeline is written). `joined`:
+  // this rank has joined and stands in for the responses it has no request for.
   void Execute(const std::vector<Response>& responses,
                std::unordered_map<std::string, Clock::time_point>* negotiation_start,
-               TensorQueue* queue);
+               TensorQueue* queue, bool joined);
 
  private:
+  bool StandIn(const Response& agreed, Request* request, std::vector<PooledBuffer>* scratch);
   void RunGroup(const std::vector<Response>& responses, const FusionGroup& group,
                 std::vector<Request>* requests);
   Status Allreduce(const Response& agreed, std::vector<Request>* requests);

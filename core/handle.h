@@ -31,6 +31,11 @@ class Handle {
   const char* output_data() const { return output_.data(); }
   const std::vector<int64_t>& output_shape() const { return output_shape_; }
 
+  // Integer result (join: the rank that joined last): set by the coordinator
+  // before completion, read by the caller after it.
+  void SetIntResult(int64_t value) { int_result_ = value; }
+  int64_t int_result() const { return int_result_; }
+
  private:
   mutable std::mutex mutex_;
   std::condition_variable done_cv_;
@@ -38,6 +43,7 @@ class Handle {
   Status status_;
   PooledBuffer output_;
   std::vector<int64_t> output_shape_;
+  int64_t int_result_ = 0;
 };
 
 }  // namespace braid

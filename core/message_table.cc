@@ -13,13 +13,18 @@ std::string ShapeText(const std::vector<int64_t>& shape) {
   return s.str();
 }
 
+// The submissions being compared: metas[i] came from rank ranks[i].
+struct Submissions {
+  std::vector<int> ranks;
+  std::vector<RequestMeta> metas;
+};
+
 template <typename T>
-std::string Describe(const std::vector<RequestMeta>& by_rank, const char* what,
-                     T (*field)(const RequestMeta&)) {
+std::string Describe(const Submissions& sub, const char* what, T (*field)(const RequestMeta&)) {
   std::ostringstream s;
-  s << "Mismatched " << what << " for '" << by_rank[0].name << "' across ranks:";
-  for (size_t r = 0; r < by_rank.size(); ++r)
-    s << (r ? "," : "") << " rank " << r << " has " << field(by_rank[r]);
+  s << "Mismatched " << what << " for '" << sub.metas[0].name << "' across ranks:";
+  for (size_t i = 0; i < sub.metas.size(); ++i)
+    s << (i ? "," : "") << " rank " << sub.ranks[i] << " has " << field(sub.metas[i]);
   return s.str();
 }
 
@@ -52,33 +57,78 @@ std::string ScalesOf(const RequestMeta& m) {
 }
 
 template <typename T>
-bool AllEqual(const std::vector<RequestMeta>& by_rank, T (*field)(const RequestMeta&)) {
-  for (const auto& m : by_rank)
-    if (!(field(m) == field(by_rank[0]))) return false;
+bool AllEqual(const Submissions& sub, T (*field)(const RequestMeta&)) {
+  for (const auto& m : sub.metas)
+    if (!(field(m) == field(sub.metas[0]))) return false;
   return true;
+}
+
+std::string FindMismatchIn(const Submissions& sub) {
+  if (sub.metas.empty()) return "";
+  if (!AllEqual(sub, CollectiveOf)) return Describe(sub, "operations", CollectiveOf);
+  if (!AllEqual(sub, DtypeOf)) return Describe(sub, "data types", DtypeOf);
+  if (!AllEqual(sub, DeviceOf)) return Describe(sub, "devices", DeviceOf);
+  Collective c = sub.metas[0].collective;
+  if (c == Collective::kAllgather) {
+    if (!AllEqual(sub, TrailingShapeOf))
+      return Describe(sub, "allgather shapes (all but the first dimension must agree)", ShapeOf);
+    return "";
+  }
+  if (!AllEqual(sub, ShapeOf)) return Describe(sub, "shapes", ShapeOf);
+  if (c == Collective::kAllreduce) {
+    if (!AllEqual(sub, OpOf)) return Describe(sub, "reduce operations", OpOf);
+    if (!AllEqual(sub, ScalesOf)) return Describe(sub, "scale factors", ScalesOf);
+  }
+  if (c == Collective::kBroadcast && !AllEqual(sub, RootOf))
+    return Describe(sub, "root ranks", RootOf);
+  return "";
+}
+
+// "broadcast of 'w': rank(s) 1, 3 have called join; ..." for the joined ranks
+// that did not submit the broadcast ("" when there are none).
+std::string BroadcastWhileJoined(const std::string& name, const std::vector<bool>& submitted,
+                                 const std::vector<bool>& joined) {
+  std::ostringstream ranks;
+  bool any = false;
+  for (size_t r = 0; r < submitted.size(); ++r) {
+    if (submitted[r] || !joined[r]) continue;
+    ranks << (any ? ", " : "") << r;
+    any = true;
+  }
+  if (!any) return "";
+  return "broadcast of '" + name + "': rank(s) " + ranks.str() +
+         " have called join; broadcast is not supported while ranks are joined";
 }
 
 }  // namespace
 
-std::string FindMismatch(const std::vector<RequestMeta>& by_rank) {
-  if (!AllEqual(by_rank, CollectiveOf)) return Describe(by_rank, "operations", CollectiveOf);
-  if (!AllEqual(by_rank, DtypeOf)) return Describe(by_rank, "data types", DtypeOf);
-  if (!AllEqual(by_rank, DeviceOf)) return Describe(by_rank, "devices", DeviceOf);
-  Collective c = by_rank[0].collective;
-  if (c == Collective::kAllgather) {
-    if (!AllEqual(by_rank, TrailingShapeOf))
-      return Describe(by_rank, "allgather shapes (all but the first dimension must agree)",
-                      ShapeOf);
-    return "";
+std::string FindMismatch(const std::vector<RequestMeta>& by_rank,
+                         const std::vector<bool>& present) {
+  Submissions sub;
+  for (size_t r = 0; r < by_rank.size(); ++r) {
+    if (!present.empty() && !present[r]) continue;
+    sub.ranks.push_back(static_cast<int>(r));
+    sub.metas.push_back(by_rank[r]);
   }
-  if (!AllEqual(by_rank, ShapeOf)) return Describe(by_rank, "shapes", ShapeOf);
-  if (c == Collective::kAllreduce) {
-    if (!AllEqual(by_rank, OpOf)) return Describe(by_rank, "reduce operations", OpOf);
-    if (!AllEqual(by_rank, ScalesOf)) return Describe(by_rank, "scale factors", ScalesOf);
-  }
-  if (c == Collective::kBroadcast && !AllEqual(by_rank, RootOf))
-    return Describe(by_rank, "root ranks", RootOf);
-  return "";
+  return FindMismatchIn(sub);
+}
+
+bool MessageTable::Missing(const Entry& entry, int rank) const {
+  return !entry.submitted[rank] && !joined_[rank];
+}
+
+bool MessageTable::Complete(const Entry& entry) const {
+  for (int r = 0; r < world_size_; ++r)
+    if (Missing(entry, r)) return false;
+  return true;
+}
+
+std::vector<std::string> MessageTable::SetJoined(const std::vector<bool>& joined) {
+  joined_ = joined;
+  std::vector<std::string> complete;
+  for (const auto& kv : entries_)
+    if (Complete(kv.second)) complete.push_back(kv.first);
+  return complete;
 }
 
 bool MessageTable::Add(int rank, const RequestMeta& meta, Clock::time_point now) {
@@ -96,19 +146,31 @@ bool MessageTable::Add(int rank, const RequestMeta& meta, Clock::time_point now)
     entry.by_rank[rank] = meta;
     ++entry.count;
   }
-  return entry.count == world_size_;
+  return Complete(entry);
 }
 
 Response MessageTable::TakeResponse(const std::string& name) {
   auto it = entries_.find(name);
+  const Entry& entry = it->second;
   Response response;
-  response.meta = it->second.by_rank[0];
-  std::string mismatch = FindMismatch(it->second.by_rank);
+  for (int r = 0; r < world_size_; ++r) {
+    if (!entry.submitted[r]) continue;
+    response.meta = entry.by_rank[r];  // the lowest submitting rank's
+    break;
+  }
+  std::string mismatch = FindMismatch(entry.by_rank, entry.submitted);
+  std::string joined_error = response.meta.collective == Collective::kBroadcast
+                                 ? BroadcastWhileJoined(name, entry.submitted, joined_)
+                                 : std::string();
   if (!mismatch.empty()) {
     response.error_code = StatusCode::kMismatch;
     response.error = mismatch;
+  } else if (!joined_error.empty()) {
+    response.error_code = StatusCode::kInvalidArgument;
+    response.error = joined_error;
   } else if (response.meta.collective == Collective::kAllgather) {
-    for (const auto& m : it->second.by_rank) response.first_dims.push_back(m.shape[0]);
+    for (int r = 0; r < world_size_; ++r)
+      response.first_dims.push_back(entry.submitted[r] ? entry.by_rank[r].shape[0] : 0);
   }
   entries_.erase(it);
   return response;

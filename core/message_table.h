@@ -1,6 +1,7 @@
 // Rank 0's record of which ranks have submitted which uncached names. When every
-// rank has submitted a name, the table turns the submissions into one response:
-// the agreed parameters, or an error naming the disagreement.
+// rank has submitted a name (or has joined: see SetJoined), the table turns the
+// submissions into one response: the agreed parameters, or an error naming the
+// disagreement.
 //
 // Threading: coordinator thread of rank 0 only.
 #pragma once
@@ -15,7 +16,7 @@ namespace braid {
 
 class MessageTable {
  public:
-  explicit MessageTable(int world_size) : world_size_(world_size) {}
+  explicit MessageTable(int world_size) : world_size_(world_size), joined_(world_size, false) {}
 
   struct Entry {
     std::vector<RequestMeta> by_rank;
@@ -28,7 +29,15 @@ class MessageTable {
   // Records `meta` from `rank`. Returns true when this completes the name.
   bool Add(int rank, const RequestMeta& meta, Clock::time_point now);
 
-  // Builds the response for a complete name and forgets it.
+  // The ranks that have joined (one flag per rank). A joined rank counts as
+  // present for every name; the names this completes are returned, in table order.
+  std::vector<std::string> SetJoined(const std::vector<bool>& joined);
+  // True when `rank` has neither submitted the entry's name nor joined.
+  bool Missing(const Entry& entry, int rank) const;
+
+  // Builds the response for a complete name and forgets it. Only the ranks that
+  // submitted the name are compared; joined ranks add nothing (allgather: zero
+  // rows), and a broadcast some joined rank did not submit is an error.
   Response TakeResponse(const std::string& name);
   // Forgets a name, answering it with an error.
   Response TakeError(const std::string& name, StatusCode code, const std::string& message);
@@ -37,12 +46,16 @@ class MessageTable {
   bool empty() const { return entries_.empty(); }
 
  private:
+  bool Complete(const Entry& entry) const;
+
   int world_size_;
+  std::vector<bool> joined_;
   std::map<std::string, Entry> entries_;
 };
 
-// Checks that every rank submitted the same collective; returns the mismatch
-// message ("" when they agree).
-std::string FindMismatch(const std::vector<RequestMeta>& by_rank);
+// Checks that the ranks with `present[r]` (every rank when `present` is empty)
+// submitted the same collective; returns the mismatch message ("" when they agree).
+std::string FindMismatch(const std::vector<RequestMeta>& by_rank,
+                         const std::vector<bool>& present = {});
 
 }  // namespace braid

@@ -18,6 +18,10 @@ namespace braid {
 
 using Clock = std::chrono::steady_clock;
 
+// The name every join request carries (Engine::Enqueue sets it): one join per rank
+// is in flight at a time, and the ranks' join responses match it.
+inline constexpr char kJoinName[] = "braid.join";
+
 // The description of a request that every rank must agree on.
 struct RequestMeta {
   std::string name;

@@ -17,17 +17,23 @@ double SecondsSince(Clock::time_point then, Clock::time_point now) {
   return std::chrono::duration<double>(now - then).count();
 }
 
-std::string RankList(const std::vector<bool>& submitted, bool want) {
+std::string RankList(const std::vector<int>& ranks) {
   std::ostringstream s;
   s << "[";
-  bool first = true;
-  for (size_t r = 0; r < submitted.size(); ++r) {
-    if (submitted[r] != want) continue;
-    s << (first ? "" : ", ") << r;
-    first = false;
-  }
+  for (size_t i = 0; i < ranks.size(); ++i) s << (i ? ", " : "") << ranks[i];
   s << "]";
   return s.str();
+}
+
+// The ranks that submitted the entry's name, and those still missing (joined
+// ranks count as present: they take part in whatever the others submit).
+void SplitRanks(const MessageTable& table, const MessageTable::Entry& entry,
+                std::vector<int>* submitted, std::vector<int>* missing) {
+  for (size_t r = 0; r < entry.submitted.size(); ++r) {
+    int rank = static_cast<int>(r);
+    if (entry.submitted[r]) submitted->push_back(rank);
+    if (table.Missing(entry, rank)) missing->push_back(rank);
+  }
 }
 
 }  // namespace
@@ -55,7 +61,8 @@ void StallInspector::Warn(MessageTable* table, Clock::time_point now) {
     entry.last_warned = now;
     oldest = std::max(oldest, SecondsSince(entry.first_seen, now));
     for (size_t r = 0; r < entry.submitted.size(); ++r)
-      if (!entry.submitted[r]) missing[static_cast<int>(r)].push_back(kv.first);
+      if (table->Missing(entry, static_cast<int>(r)))
+        missing[static_cast<int>(r)].push_back(kv.first);
   }
   if (missing.empty()) return;
   std::ostringstream s;
@@ -78,12 +85,12 @@ void StallInspector::Inspect(MessageTable* table, Clock::time_point now,
   for (const auto& kv : table->entries())
     if (now - kv.second.first_seen >= timeout_) expired.push_back(kv.first);
   for (const auto& name : expired) {
-    const MessageTable::Entry& entry = table->entries().at(name);
+    std::vector<int> submitted, missing;
+    SplitRanks(*table, table->entries().at(name), &submitted, &missing);
     std::ostringstream s;
-    s << "Stall timeout: '" << name << "' was submitted by ranks "
-      << RankList(entry.submitted, true) << " but not by ranks " << RankList(entry.submitted, false)
-      << " within " << std::chrono::duration<double>(timeout_).count()
-      << " s (BRAID_STALL_TIMEOUT_SECONDS)";
+    s << "Stall timeout: '" << name << "' was submitted by ranks " << RankList(submitted)
+      << " but not by ranks " << RankList(missing) << " within "
+      << std::chrono::duration<double>(timeout_).count() << " s (BRAID_STALL_TIMEOUT_SECONDS)";
     errors->push_back(table->TakeError(name, StatusCode::kTimeout, s.str()));
   }
 }

@@ -1,7 +1,8 @@
 // Rank 0's stall inspector: finds names that some ranks submitted and others did
 // not, logs which ranks are missing which names once they have waited past the
 // warning time, and past the timeout (when one is set) answers them with an error
-// so that the waiting ranks fail instead of hanging.
+// so that the waiting ranks fail instead of hanging. Joined ranks are never
+// missing: they take part in every name the others submit.
 //
 // Threading: coordinator thread of rank 0 only.
 #pragma once

@@ -81,7 +81,7 @@ bool GetMeta(Reader* r, RequestMeta* m) {
       !r->GetInts(&m->shape)) {
     return false;
   }
-  if (collective < 0 || collective > static_cast<int32_t>(Collective::kBarrier)) return false;
+  if (collective < 0 || collective > static_cast<int32_t>(Collective::kJoin)) return false;
   if (!IsValidDataType(dtype) || !IsValidReduceOp(op)) return false;
   m->collective = static_cast<Collective>(collective);
   m->dtype = static_cast<DataType>(dtype);

@@ -228,6 +228,19 @@ int braid_barrier(void) {
   return rc;
 }
 
+int braid_join(int* last_joined_rank) {
+  braid::Request r;
+  r.meta.collective = braid::Collective::kJoin;  // the engine names it
+  braid_handle_t h = nullptr;
+  int rc = Submit(std::move(r), &h);
+  if (rc != BRAID_OK) return rc;
+  rc = braid_wait(h);
+  if (rc == BRAID_OK && last_joined_rank != nullptr)
+    *last_joined_rank = static_cast<int>(h->handle->int_result());
+  braid_handle_free(h);
+  return rc;
+}
+
 const char* braid_last_error(void) {
   return g_last_error.c_str();
 }

@@ -116,6 +116,20 @@ void braid_handle_free(braid_handle_t handle);
  * run one after another. */
 int braid_barrier(void);
 
+/* Declares that this rank has no more data to contribute, and blocks until every
+ * rank has called it. Until then this rank takes part in the collectives the other
+ * ranks submit: in an allreduce it contributes zeros (average still divides by the
+ * full size, so it is the sum over the ranks that have not joined divided by the
+ * size), in an allgather it contributes no rows, and a barrier counts it as
+ * arrived. A broadcast fails, on every rank that submitted it, with
+ * BRAID_ERR_INVALID_ARGUMENT while some rank that did not submit it has joined.
+ * When it returns BRAID_OK, *last_joined_rank (if not NULL) holds the same value
+ * on every rank: the rank that joined last (the highest-numbered one when several
+ * joined in the same negotiation round). One join per rank may be in flight: a
+ * second call from another thread meanwhile fails with BRAID_ERR_DUPLICATE_NAME.
+ * Fails with BRAID_ERR_ABORTED when the engine is shut down first. Collective. */
+int braid_join(int* last_joined_rank);
+
 /* Message of the calling thread's last braid call ("" if it succeeded). */
 const char* braid_last_error(void);
 

@@ -22,6 +22,7 @@ RequestMeta Meta(const std::string& name, Collective c, std::vector<int64_t> sha
 TEST(Wire, RequestsRoundTrip) {
   std::vector<RequestMeta> in = {Meta("a", Collective::kAllreduce, {2, 3}),
                                  Meta("", Collective::kBarrier, {}),
+                                 Meta("braid.join", Collective::kJoin, {}),
                                  Meta(std::string(1000, 'x'), Collective::kAllgather, {5})};
   std::vector<RequestMeta> out;
   ASSERT_TRUE(DecodeRequests(EncodeRequests(in), &out).ok());

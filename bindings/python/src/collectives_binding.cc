@@ -1,5 +1,5 @@
-// allreduce_async, allgather_async, broadcast_async and barrier over the default
-// engine.
+// allreduce_async, allgather_async, broadcast_async, barrier and join_async over
+// the default engine.
 #include <memory>
 #include <mutex>
 #include <string>
@@ -106,6 +106,12 @@ void Barrier() {
   h->Wait();
 }
 
+// The handle's result() is the rank that joined last (the same on every rank).
+std::unique_ptr<PyHandle> JoinAsync() {
+  Request r;  // the engine names it
+  return Submit(std::move(r), Collective::kJoin, DataType::kUInt8);
+}
+
 }  // namespace
 
 void BindCollectives(py::module_& m) {
@@ -117,6 +123,10 @@ void BindCollectives(py::module_& m) {
   m.def("broadcast_async", &BroadcastAsync, py::arg("name"), py::arg("array"), py::arg("root"),
         "Copies `array` on `root` into `array` on every rank (in place).");
   m.def("barrier", &Barrier, "Blocks until every rank has called it.");
+  m.def("join_async", &JoinAsync,
+        "Declares that this rank has no more data; until every rank has joined it takes "
+        "part in the others' allreduces (zeros) and allgathers (no rows). result() is the "
+        "rank that joined last.");
 }
 
 }  // namespace braid::python

@@ -128,6 +128,7 @@ void PyHandle::Wait() {
 
 py::object PyHandle::Result() {
   Wait();
+  if (collective == Collective::kJoin) return py::int_(handle->int_result());
   if (collective != Collective::kAllgather) return result;
   return py::cast(GatherOutput{handle, dtype});
 }

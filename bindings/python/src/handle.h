@@ -31,8 +31,9 @@ struct PyHandle {
   bool Poll() const { return handle->Poll(); }
   // Blocks without the GIL until done; raises the braid error of a failed operation.
   void Wait();
-  // Waits, then returns the output: the output array, or for allgather a
-  // buffer-protocol object over the braid-owned result.
+  // Waits, then returns the output: the output array, for allgather a
+  // buffer-protocol object over the braid-owned result, for join the rank that
+  // joined last (an int).
   pybind11::object Result();
 };
 
