@@ -15,13 +15,8 @@ torch = pytest.importorskip("torch")
 FLOATS = [torch.float32, torch.float64]
 SHAPES = [(5,), (3, 4), (2, 3, 2)]
 
-# How Horovod reduces the upstream gradient in the backward pass of allgather and
-# broadcast. In current Horovod (horovod/torch/mpi_ops.py, the release with process
-# sets), HorovodAllgather.backward and HorovodBroadcast.backward both call
-# allreduce(grad_output, average=True), and its test_torch.py expects 1 (not size) on
-# the broadcast root for all-ones upstream gradients. Early releases summed
-# (average=False); set this to False to test that older definition instead.
-GATHER_BROADCAST_GRAD_AVERAGE = True
+# In the backward pass of allgather and broadcast the upstream gradient is averaged
+# over ranks, as current Horovod defines it (early releases summed).
 
 
 def dname(dtype):
@@ -143,9 +138,7 @@ def test_allgather_grad(hvd, world, dtype, shape):
     y.backward(upstream(tuple(y.shape), rank, dtype))
     assert tuple(y.shape) == (rows,) + rest
     assert y.requires_grad
-    reduced = sum(upstream((rows,) + rest, r, dtype) for r in range(size))
-    if GATHER_BROADCAST_GRAD_AVERAGE:
-        reduced = reduced / size
+    reduced = sum(upstream((rows,) + rest, r, dtype) for r in range(size)) / size
     offset = rank * (rank + 1) // 2
     close(x.grad, reduced[offset:offset + rank + 1])
 
@@ -161,16 +154,14 @@ def test_allgather_grad_through_a_graph(hvd, world):
     # dloss_r/dg[row j] = (j + 1)(r + 1); reduced over ranks, row `rank`:
     per_rank = [(rank + 1) * (r + 1) * torch.ones(1, 2, dtype=torch.float64)
                 for r in range(size)]
-    reduced = sum(per_rank)
-    if GATHER_BROADCAST_GRAD_AVERAGE:
-        reduced = reduced / size
+    reduced = sum(per_rank) / size
     close(w.grad, reduced * (rank + 1))
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=sname)
 @pytest.mark.parametrize("dtype", FLOATS, ids=dname)
 def test_broadcast_grad(hvd, world, dtype, shape):
-    """The gradient reaches only the root: the allreduce of the upstream gradients
+    """The gradient reaches only the root: the upstream gradients averaged over ranks
     there, zeros on every other rank."""
     rank, size = world
     results = []  # every rank runs every root's forward and backward before any check
@@ -179,9 +170,7 @@ def test_broadcast_grad(hvd, world, dtype, shape):
         y = hvd.broadcast(x, root, name="grad.bc.%s.%s.%d" % (dname(dtype), sname(shape), root))
         y.backward(upstream(shape, rank, dtype))
         results.append((root, x, y))
-    reduced = sum(upstream(shape, r, dtype) for r in range(size))
-    if GATHER_BROADCAST_GRAD_AVERAGE:
-        reduced = reduced / size
+    reduced = sum(upstream(shape, r, dtype) for r in range(size)) / size
     for root, x, y in results:
         assert y.requires_grad
         close(y.detach(), torch.full(shape, float(root), dtype=dtype))

@@ -286,7 +286,7 @@ def grouped_allgather_async(tensors, name=None, process_set=global_process_set):
 
 class _AllgatherFunction(torch.autograd.Function):
     """y = concat over ranks of x_r; this rank's gradient is its slice of the
-    summed upstream gradient."""
+    upstream gradient averaged over ranks (Horovod's definition)."""
 
     @staticmethod
     def forward(ctx, tensor, name):
@@ -295,10 +295,10 @@ class _AllgatherFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_output):
-        summed = synchronize(allreduce_async(grad_output.contiguous(), op=Sum))
+        averaged = synchronize(allreduce_async(grad_output.contiguous(), op=Average))
         dims = synchronize(allgather_async(torch.tensor([ctx.first_dim], dtype=torch.int64)))
         offset = int(dims[:_braid.rank()].sum())
-        return summed.narrow(0, offset, ctx.first_dim), None
+        return averaged.narrow(0, offset, ctx.first_dim), None
 
 
 def allgather(tensor, name=None, process_set=global_process_set):
@@ -344,8 +344,8 @@ def broadcast_async(tensor, root_rank, name=None, process_set=global_process_set
 
 
 class _BroadcastFunction(torch.autograd.Function):
-    """y = x on root; the root's gradient is the sum of every rank's upstream
-    gradient, the other ranks' is zero."""
+    """y = x on root; the root's gradient is every rank's upstream gradient averaged,
+    the other ranks' is zero (Horovod's definition)."""
 
     @staticmethod
     def forward(ctx, tensor, root_rank, name):
@@ -354,10 +354,10 @@ class _BroadcastFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_output):
-        summed = synchronize(allreduce_async(grad_output.contiguous(), op=Sum))
+        averaged = synchronize(allreduce_async(grad_output.contiguous(), op=Average))
         if _braid.rank() != ctx.root_rank:
-            summed.zero_()
-        return summed, None, None
+            averaged.zero_()
+        return averaged, None, None
 
 
 def broadcast(tensor, root_rank, name=None, process_set=global_process_set):

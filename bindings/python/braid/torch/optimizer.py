@@ -219,7 +219,8 @@ def _sparse_average(grad, name):
 
     def finish(_):
         idx, val = synchronize(indices), synchronize(values)
-        return torch.sparse_coo_tensor(idx.t(), val / _braid.size(), shape).coalesce()
+        return torch.sparse_coo_tensor(idx.t(), val / _braid.size(), shape,
+                                       check_invariants=True).coalesce()
 
     return Handle([], finish)
 
