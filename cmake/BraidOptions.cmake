@@ -35,17 +35,24 @@ macro(braid_resolve_optional_parts)
     endif()
   endif()
 
-  # The GPU data plane lives in collectives/nccl; until this tree has it, a CUDA
-  # toolkit on the machine does not make a GPU build.
-  if(NOT EXISTS "${PROJECT_SOURCE_DIR}/collectives/nccl")
-    if(BRAID_WITH_CUDA STREQUAL "ON" OR BRAID_WITH_NCCL STREQUAL "ON")
-      message(FATAL_ERROR "BRAID_WITH_CUDA/NCCL=ON, but this source tree has no GPU data plane yet")
+  # CUDA code needs nvcc as well as the toolkit's libraries.
+  if(BRAID_HAVE_CUDA)
+    include(CheckLanguage)
+    check_language(CUDA)
+    if(NOT CMAKE_CUDA_COMPILER)
+      if(BRAID_WITH_CUDA STREQUAL "ON")
+        message(FATAL_ERROR "BRAID_WITH_CUDA=ON but no CUDA compiler (nvcc) was found")
+      endif()
+      message(STATUS "braid: CUDA libraries found but no nvcc; building without CUDA")
+      set(BRAID_HAVE_CUDA 0)
+      set(BRAID_HAVE_NCCL 0)
     endif()
-    if(BRAID_HAVE_CUDA OR BRAID_HAVE_NCCL)
-      message(STATUS "braid: CUDA/NCCL found, but this source tree has no GPU data plane yet")
-    endif()
-    set(BRAID_HAVE_CUDA 0)
-    set(BRAID_HAVE_NCCL 0)
+  endif()
+  if(NOT BRAID_HAVE_CUDA)
+    message(STATUS "braid: left out the CUDA kernels, the NCCL backend and the "
+                   "host-staged path for GPU tensors (no usable CUDA toolkit)")
+  elseif(NOT BRAID_HAVE_NCCL)
+    message(STATUS "braid: left out the NCCL backend (nccl.h / libnccl not found)")
   endif()
 
   if(NOT BRAID_WITH_HWLOC STREQUAL "OFF")
@@ -61,8 +68,21 @@ macro(braid_resolve_optional_parts)
   endif()
 endmacro()
 
+# Turns on CUDA compilation for the targets that have .cu sources: by default
+# sm_90 machine code plus compute_90 PTX (CMAKE_CUDA_ARCHITECTURES overrides).
+macro(braid_enable_cuda)
+  if(BRAID_HAVE_CUDA)
+    if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES OR CMAKE_CUDA_ARCHITECTURES STREQUAL "")
+      set(CMAKE_CUDA_ARCHITECTURES 90)
+    endif()
+    enable_language(CUDA)
+    set(CMAKE_CUDA_STANDARD 17)
+    set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+  endif()
+endmacro()
+
 function(braid_print_summary)
-  message(STATUS "braid ${PROJECT_VERSION}: MPI yes, CUDA ${BRAID_HAVE_CUDA}, NCCL ${BRAID_HAVE_NCCL}, "
+  message(STATUS "braid ${PROJECT_VERSION}: MPI yes, CUDA ${BRAID_HAVE_CUDA} (${CMAKE_CUDA_ARCHITECTURES}), NCCL ${BRAID_HAVE_NCCL}, "
                  "hwloc ${BRAID_HAVE_HWLOC}, tests ${BRAID_BUILD_TESTS}, bench ${BRAID_BUILD_BENCH}, "
                  "sanitizers ${BRAID_SANITIZE}")
 endfunction()

@@ -34,6 +34,10 @@ class TransportImpl : public Transport {
 
 }  // namespace
 
+bool DeviceTensorsSupported() {
+  return false;  // no device backend is registered below yet
+}
+
 Status CreateTransport(const TransportOptions& options, std::unique_ptr<Transport>* out) {
   std::unique_ptr<mpi::MpiHost> host;
   BRAID_RETURN_IF_ERROR(mpi::MpiHost::Create(options, &host));

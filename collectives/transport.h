@@ -41,6 +41,10 @@ class Transport {
   virtual Backend* BackendFor(int device) = 0;
 };
 
+// Whether the engine takes tensors in GPU memory: the CUDA code may be compiled
+// (BRAID_HAVE_CUDA) before the transport registers a device backend for it.
+bool DeviceTensorsSupported();
+
 // Calls `hook` once when MPI_Finalize starts, while MPI still works (the first
 // hook registered in the process wins). MPI must be initialised.
 void CallBeforeMpiFinalize(void (*hook)());

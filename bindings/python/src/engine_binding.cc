@@ -85,8 +85,8 @@ py::dict BuildInfo() {
   py::dict d;
   d["version"] = BRAID_VERSION;
   d["mpi"] = true;
-  d["cuda"] = static_cast<bool>(BRAID_HAVE_CUDA);
-  d["nccl"] = static_cast<bool>(BRAID_HAVE_NCCL);
+  d["cuda"] = BRAID_HAVE_CUDA && DeviceTensorsSupported();
+  d["nccl"] = BRAID_HAVE_NCCL && DeviceTensorsSupported();
   d["hwloc"] = static_cast<bool>(BRAID_HAVE_HWLOC);
   return d;
 }
@@ -118,8 +118,8 @@ void BindEngine(py::module_& m) {
   });
   m.def("mpi_built", [] { return true; });
   m.def("mpi_enabled", [] { return true; });
-  m.def("nccl_built", [] { return static_cast<bool>(BRAID_HAVE_NCCL); });
-  m.def("cuda_built", [] { return static_cast<bool>(BRAID_HAVE_CUDA); });
+  m.def("nccl_built", [] { return BRAID_HAVE_NCCL && DeviceTensorsSupported(); });
+  m.def("cuda_built", [] { return BRAID_HAVE_CUDA && DeviceTensorsSupported(); });
   m.def("config_vars", &ConfigVars, "Every BRAID_* variable: name, type, default, accepted, help.");
   m.def("build_info", &BuildInfo, "Which optional parts this build has.");
 }
