@@ -1,0 +1,60 @@
+#include "collectives/nccl/nccl_datatypes.h"
+
+#include <string>
+
+namespace braid {
+namespace nccl {
+
+Status NcclType(DataType dtype, ncclDataType_t* out) {
+  switch (dtype) {
+    case DataType::kUInt8:
+      *out = ncclUint8;
+      return Status::OK();
+    case DataType::kInt8:
+      *out = ncclInt8;
+      return Status::OK();
+    case DataType::kInt32:
+      *out = ncclInt32;
+      return Status::OK();
+    case DataType::kInt64:
+      *out = ncclInt64;
+      return Status::OK();
+    case DataType::kFloat16:
+      *out = ncclFloat16;
+      return Status::OK();
+    case DataType::kBFloat16:
+      *out = ncclBfloat16;
+      return Status::OK();
+    case DataType::kFloat32:
+      *out = ncclFloat32;
+      return Status::OK();
+    case DataType::kFloat64:
+      *out = ncclFloat64;
+      return Status::OK();
+  }
+  return InvalidArgument("nccl: invalid data type " + std::to_string(static_cast<int32_t>(dtype)));
+}
+
+Status NcclOp(ReduceOp op, ncclRedOp_t* out) {
+  switch (op) {
+    case ReduceOp::kSum:
+      *out = ncclSum;
+      return Status::OK();
+    case ReduceOp::kMin:
+      *out = ncclMin;
+      return Status::OK();
+    case ReduceOp::kMax:
+      *out = ncclMax;
+      return Status::OK();
+    case ReduceOp::kProduct:
+      *out = ncclProd;
+      return Status::OK();
+    case ReduceOp::kAverage:
+      return InvalidArgument(
+          "nccl: the backend does not average; the caller sums and divides (backend.h)");
+  }
+  return InvalidArgument("nccl: invalid reduce op " + std::to_string(static_cast<int32_t>(op)));
+}
+
+}  // namespace nccl
+}  // namespace braid

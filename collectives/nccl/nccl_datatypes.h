@@ -1,0 +1,21 @@
+// braid's element types and reduce operators as NCCL's.
+#pragma once
+
+#include <nccl.h>
+
+#include "common/status.h"
+#include "common/types.h"
+
+namespace braid {
+namespace nccl {
+
+// Every braid DataType has an NCCL counterpart; a value outside the enum is
+// kInvalidArgument.
+Status NcclType(DataType dtype, ncclDataType_t* out);
+
+// kSum, kMin, kMax and kProduct. kAverage is kInvalidArgument: averaging and
+// scale factors are the caller's (backend.h), so ncclAvg is never used here.
+Status NcclOp(ReduceOp op, ncclRedOp_t* out);
+
+}  // namespace nccl
+}  // namespace braid
