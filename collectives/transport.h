@@ -8,6 +8,7 @@
 
 #include "collectives/backend.h"
 #include "collectives/control_channel.h"
+#include "collectives/device_ops.h"
 #include "common/status.h"
 
 namespace braid {
@@ -30,6 +31,9 @@ struct TransportOptions {
   // Size of the persistent, pre-faulted scratch buffers the host data plane keeps
   // for its ring (bytes).
   int64_t host_scratch_bytes = 64 << 20;
+  // A device collective still running this long aborts its communicator and fails
+  // (0: never); the engine passes BRAID_STALL_TIMEOUT_SECONDS.
+  double device_stall_timeout_seconds = 0.0;
 };
 
 class Transport {
@@ -37,12 +41,17 @@ class Transport {
   virtual ~Transport() = default;
   virtual const WorldInfo& info() const = 0;
   virtual ControlChannel* control() = 0;
-  // The backend for buffers on `device`, or null when none can handle it.
-  virtual Backend* BackendFor(int device) = 0;
+  // The backend for buffers on `device`, or null when none can handle it (with
+  // the reason in *why when given). A device backend is set up the first time a
+  // device is asked for: every rank must ask at the same point (the executor does,
+  // running the same responses in the same order).
+  virtual Backend* BackendFor(int device, Status* why = nullptr) = 0;
+  // The memory operations for `device` (a GPU); null for host memory, or when
+  // BackendFor(device) has no backend.
+  virtual DeviceOps* DeviceOpsFor(int device) = 0;
 };
 
-// Whether the engine takes tensors in GPU memory: the CUDA code may be compiled
-// (BRAID_HAVE_CUDA) before the transport registers a device backend for it.
+// Whether this build takes tensors in GPU memory (a device backend is compiled in).
 bool DeviceTensorsSupported();
 
 // Calls `hook` once when MPI_Finalize starts, while MPI still works (the first

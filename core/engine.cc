@@ -15,6 +15,7 @@ Status Engine::Create(const EngineOptions& options, const Config& config,
   SetLogLevel(config.log_level);
   TransportOptions transport_options;
   transport_options.mpi_comm = options.mpi_comm;
+  transport_options.device_stall_timeout_seconds = config.stall_timeout_seconds;
   std::unique_ptr<Transport> transport;
   BRAID_RETURN_IF_ERROR(CreateTransport(transport_options, &transport));
   SetLogRank(transport->info().rank);

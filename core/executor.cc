@@ -4,44 +4,13 @@
 
 #include "collectives/cpu/reduce.h"
 #include "common/logging.h"
+#include "core/reduce_plan.h"
 
 namespace braid {
 namespace {
 
-BufferView ViewOf(const Request& r, void* data) {
-  BufferView v;
-  v.data = data;
-  v.count = r.meta.NumElements();
-  v.dtype = r.meta.dtype;
-  v.device = r.meta.device;
-  v.stream = r.stream;
-  return v;
-}
-
-// The backend reduces with sum, min, max or product; average is a sum followed by
-// a division (folded into the postscale factor for floating types).
-struct ReducePlan {
-  ReduceOp backend_op;
-  double prescale;
-  double postscale;
-  int64_t integer_divisor;  // 1 when nothing to divide
-};
-
 // Allgather outputs kept for reuse after their handles are freed.
 constexpr int64_t kMaxCachedOutputBytes = int64_t{1} << 30;
-
-ReducePlan PlanReduce(const RequestMeta& meta, int world_size) {
-  ReducePlan plan{meta.op, meta.prescale, meta.postscale, 1};
-  if (meta.op == ReduceOp::kAverage) {
-    plan.backend_op = ReduceOp::kSum;
-    if (IsFloatingPoint(meta.dtype)) {
-      plan.postscale /= world_size;
-    } else {
-      plan.integer_divisor = world_size;
-    }
-  }
-  return plan;
-}
 
 void PostProcess(const ReducePlan& plan, const Request& r, const void* reduced) {
   int64_t n = r.meta.NumElements();
@@ -65,7 +34,7 @@ void Executor::Execute(const std::vector<Response>& responses,
   Clock::time_point now = Clock::now();
   for (const FusionGroup& group : PlanFusion(responses, fusion_threshold_bytes_)) {
     std::vector<Request> requests;
-    std::vector<PooledBuffer> scratch;  // stand-ins' buffers, kept until the group is done
+    std::vector<std::shared_ptr<void>> scratch;  // stand-ins' memory, kept until the group is done
     for (size_t i = group.first; i < group.first + group.count; ++i) {
       Request r;
       if (!queue->Take(responses[i].meta.name, &r)) {
@@ -95,9 +64,10 @@ void Executor::Execute(const std::vector<Response>& responses,
 
 // A joined rank's part in a collective it did not submit: the agreed parameters
 // with an empty contribution (zeros for allreduce, so that sums and averages
-// count only the others; no rows for allgather). The result goes to scratch,
-// which is host memory: the only memory this tree's data plane reduces.
-bool Executor::StandIn(const Response& agreed, Request* r, std::vector<PooledBuffer>* scratch) {
+// count only the others; no rows for allgather). The result goes to scratch
+// memory on the agreed device.
+bool Executor::StandIn(const Response& agreed, Request* r,
+                       std::vector<std::shared_ptr<void>>* scratch) {
   if (agreed.is_error()) return false;
   r->meta = agreed.meta;
   r->handle = std::make_shared<Handle>();
@@ -105,10 +75,17 @@ bool Executor::StandIn(const Response& agreed, Request* r, std::vector<PooledBuf
   switch (agreed.meta.collective) {
     case Collective::kAllreduce: {
       int64_t bytes = agreed.NumBytes();
-      scratch->push_back(output_pool_->Acquire(bytes));
-      char* data = scratch->back().data();
-      if (bytes > 0) std::memset(data, 0, static_cast<size_t>(bytes));
-      r->input = r->output = data;
+      if (agreed.meta.device != kCpuDevice) {
+        DeviceOps* ops = transport_->DeviceOpsFor(agreed.meta.device);
+        std::shared_ptr<void> zeros;
+        if (ops == nullptr || !ops->Allocate(bytes, /*zero=*/true, &zeros).ok()) return false;
+        scratch->push_back(zeros);
+      } else {
+        auto owned = std::make_shared<PooledBuffer>(output_pool_->Acquire(bytes));
+        if (bytes > 0) std::memset(owned->data(), 0, static_cast<size_t>(bytes));
+        scratch->push_back(std::shared_ptr<void>(owned, owned->data()));
+      }
+      r->input = r->output = scratch->back().get();
       return true;
     }
     case Collective::kAllgather:
@@ -121,6 +98,21 @@ bool Executor::StandIn(const Response& agreed, Request* r, std::vector<PooledBuf
   }
 }
 
+// The backend for this rank's tensors of the group (their device: ranks may use
+// different GPUs), or null with *status saying why.
+Backend* Executor::BackendFor(const Response& agreed, const std::vector<Request>& requests,
+                              Status* status) {
+  int device = requests[0].meta.device;
+  Status why;
+  Backend* backend = transport_->BackendFor(device, &why);
+  if (backend == nullptr) {
+    std::string reason = why.ok() ? "no backend in this build handles them" : why.message();
+    *status = Status(why.ok() ? StatusCode::kInvalidArgument : why.code(),
+                     "'" + agreed.meta.name + "' is on " + DeviceName(device) + ": " + reason);
+  }
+  return backend;
+}
+
 void Executor::RunGroup(const std::vector<Response>& responses, const FusionGroup& group,
                         std::vector<Request>* requests) {
   const Response& agreed = responses[group.first];
@@ -130,22 +122,24 @@ void Executor::RunGroup(const std::vector<Response>& responses, const FusionGrou
     for (auto& r : *requests) r.handle->SetIntResult(agreed.meta.root);
   } else if (agreed.is_error()) {
     status = Status(agreed.error_code, agreed.error);
-  } else if (transport_->BackendFor(agreed.meta.device) == nullptr) {
-    status = InvalidArgument("no backend in this build handles tensors on " +
-                             DeviceName(agreed.meta.device) + " ('" + agreed.meta.name + "')");
+  } else if (Backend* backend = BackendFor(agreed, *requests, &status); backend == nullptr) {
+    // status says why
   } else {
+    DeviceOps* ops = transport_->DeviceOpsFor((*requests)[0].meta.device);
     switch (agreed.meta.collective) {
       case Collective::kAllreduce:
-        status = Allreduce(agreed, requests);
+        status = ops ? AllreduceOnDevice(agreed, backend, ops, requests)
+                     : Allreduce(agreed, backend, requests);
         break;
       case Collective::kAllgather:
-        status = Allgather(agreed, &(*requests)[0]);
+        status = ops ? AllgatherOnDevice(agreed, backend, ops, &(*requests)[0])
+                     : Allgather(agreed, backend, &(*requests)[0]);
         break;
       case Collective::kBroadcast:
-        status = Broadcast(agreed, &(*requests)[0]);
+        status = Broadcast(agreed, backend, ops, &(*requests)[0]);
         break;
       case Collective::kBarrier:
-        status = transport_->BackendFor(agreed.meta.device)->Barrier();
+        status = backend->Barrier();
         break;
       case Collective::kJoin:
         break;  // handled above
@@ -158,7 +152,8 @@ void Executor::RunGroup(const std::vector<Response>& responses, const FusionGrou
 // are copied (with the prescale factor) only when out of place or scaled, and the
 // backend decides whether to pack into the fusion buffer or to reduce the outputs
 // where they are.
-Status Executor::Allreduce(const Response& agreed, std::vector<Request>* requests) {
+Status Executor::Allreduce(const Response& agreed, Backend* backend,
+                           std::vector<Request>* requests) {
   ReducePlan plan = PlanReduce(agreed.meta, world_size_);
   DataType dtype = agreed.meta.dtype;
   Clock::time_point t0 = Clock::now();
@@ -174,8 +169,7 @@ Status Executor::Allreduce(const Response& agreed, std::vector<Request>* request
   staging.count = fusion_buffer_.bytes() / static_cast<int64_t>(DataTypeSize(dtype));
   staging.dtype = dtype;
   staging.device = agreed.meta.device;
-  Status st =
-      transport_->BackendFor(agreed.meta.device)->AllreduceMany(outputs, plan.backend_op, staging);
+  Status st = backend->AllreduceMany(outputs, plan.backend_op, staging);
   Clock::time_point t2 = Clock::now();
   if (st.ok()) {
     for (const Request& r : *requests) PostProcess(plan, r, r.output);
@@ -188,7 +182,7 @@ Status Executor::Allreduce(const Response& agreed, std::vector<Request>* request
   return st;
 }
 
-Status Executor::Allgather(const Response& agreed, Request* r) {
+Status Executor::Allgather(const Response& agreed, Backend* backend, Request* r) {
   int64_t row = 1;
   for (size_t d = 1; d < r->meta.shape.size(); ++d) row *= r->meta.shape[d];
   std::vector<int64_t> counts;
@@ -205,20 +199,25 @@ Status Executor::Allgather(const Response& agreed, Request* r) {
   recv.count = total_rows * row;
   BufferView send = ViewOf(*r, const_cast<void*>(r->input));
   Clock::time_point t0 = Clock::now();
-  Status st = transport_->BackendFor(r->meta.device)->Allgatherv(send, recv, counts);
+  Status st = backend->Allgatherv(send, recv, counts);
   if (timeline_) timeline_->Record(r->meta.name, "ALLGATHER", t0, Clock::now());
   r->handle->SetOutput(std::move(out), std::move(shape));
   return st;
 }
 
-Status Executor::Broadcast(const Response& agreed, Request* r) {
+Status Executor::Broadcast(const Response& agreed, Backend* backend, DeviceOps* ops, Request* r) {
   (void)agreed;
   int64_t bytes = r->meta.NumElements() * static_cast<int64_t>(DataTypeSize(r->meta.dtype));
-  if (r->output != r->input && bytes > 0)
-    std::memcpy(r->output, r->input, static_cast<size_t>(bytes));
+  if (r->output != r->input && bytes > 0) {
+    if (ops) {
+      BRAID_RETURN_IF_ERROR(ops->ScaledCopies({{r->input, r->output, r->meta.NumElements()}},
+                                              r->meta.dtype, 1.0, 1, r->stream));
+    } else {
+      std::memcpy(r->output, r->input, static_cast<size_t>(bytes));
+    }
+  }
   Clock::time_point t0 = Clock::now();
-  Status st =
-      transport_->BackendFor(r->meta.device)->Broadcast(ViewOf(*r, r->output), r->meta.root);
+  Status st = backend->Broadcast(ViewOf(*r, r->output), r->meta.root);
   if (timeline_) timeline_->Record(r->meta.name, "BROADCAST", t0, Clock::now());
   return st;
 }

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <unordered_map>
 #include <vector>
 
@@ -33,12 +34,21 @@ class Executor {
                TensorQueue* queue, bool joined);
 
  private:
-  bool StandIn(const Response& agreed, Request* request, std::vector<PooledBuffer>* scratch);
+  bool StandIn(const Response& agreed, Request* request,
+               std::vector<std::shared_ptr<void>>* scratch);
+  Backend* BackendFor(const Response& agreed, const std::vector<Request>& requests,
+                      Status* status);
   void RunGroup(const std::vector<Response>& responses, const FusionGroup& group,
                 std::vector<Request>* requests);
-  Status Allreduce(const Response& agreed, std::vector<Request>* requests);
-  Status Allgather(const Response& agreed, Request* request);
-  Status Broadcast(const Response& agreed, Request* request);
+  Status Allreduce(const Response& agreed, Backend* backend, std::vector<Request>* requests);
+  Status Allgather(const Response& agreed, Backend* backend, Request* request);
+  Status Broadcast(const Response& agreed, Backend* backend, DeviceOps* ops, Request* request);
+  // The same on device memory (executor_device.cc): copies and scaling run on each
+  // tensor's stream through `ops`.
+  Status AllreduceOnDevice(const Response& agreed, Backend* backend, DeviceOps* ops,
+                           std::vector<Request>* requests);
+  Status AllgatherOnDevice(const Response& agreed, Backend* backend, DeviceOps* ops,
+                           Request* request);
   void Finish(Request* request, const Status& status);
   void Trace(const std::vector<Request>& requests, const char* phase, Clock::time_point start,
              Clock::time_point end);

@@ -28,6 +28,13 @@ void Handle::SetOutput(PooledBuffer buffer, std::vector<int64_t> shape) {
   output_shape_ = std::move(shape);
 }
 
+void Handle::SetDeviceOutput(std::shared_ptr<void> memory, std::vector<int64_t> shape,
+                             int device) {
+  device_output_ = std::move(memory);
+  output_shape_ = std::move(shape);
+  output_device_ = device;
+}
+
 Status Handle::status() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return status_;

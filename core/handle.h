@@ -7,10 +7,12 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <vector>
 
 #include "common/status.h"
+#include "common/types.h"
 #include "core/buffer_pool.h"
 
 namespace braid {
@@ -28,8 +30,13 @@ class Handle {
   // completion, read by the caller after it. The buffer returns to its pool when
   // the handle is destroyed.
   void SetOutput(PooledBuffer buffer, std::vector<int64_t> shape);
-  const char* output_data() const { return output_.data(); }
+  // The same for an output in device memory (`memory` points at it).
+  void SetDeviceOutput(std::shared_ptr<void> memory, std::vector<int64_t> shape, int device);
+  const char* output_data() const {
+    return device_output_ ? static_cast<const char*>(device_output_.get()) : output_.data();
+  }
   const std::vector<int64_t>& output_shape() const { return output_shape_; }
+  int output_device() const { return output_device_; }
 
   // Integer result (join: the rank that joined last): set by the coordinator
   // before completion, read by the caller after it.
@@ -42,6 +49,8 @@ class Handle {
   bool done_ = false;
   Status status_;
   PooledBuffer output_;
+  std::shared_ptr<void> device_output_;
+  int output_device_ = kCpuDevice;
   std::vector<int64_t> output_shape_;
   int64_t int_result_ = 0;
 };

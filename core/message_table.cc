@@ -40,6 +40,10 @@ std::string OpOf(const RequestMeta& m) {
 std::string DeviceOf(const RequestMeta& m) {
   return DeviceName(m.device);
 }
+// Ranks may use different GPUs (one each); what must agree is host or GPU memory.
+bool OnGpu(const RequestMeta& m) {
+  return m.device != kCpuDevice;
+}
 int RootOf(const RequestMeta& m) {
   return m.root;
 }

@@ -14,8 +14,8 @@
 // communicators would otherwise be out of step. The call returns the error naming
 // the collective, and every later call is refused with kAborted.
 //
-// Not registered in collectives/transport.cc yet: create it with
-// CreateNcclBackend (tests, and later the transport).
+// collectives/transport.cc creates one (CreateNcclBackend) for a device the first
+// time a GPU tensor on it is executed.
 //
 // Threading: driven by one thread at a time (Backend's contract); a watchdog
 // thread of its own checks running collectives (nccl_wait.h).

@@ -163,7 +163,20 @@ TEST_F(TransportTest, BackendsByDevice) {
   ASSERT_NE(host(), nullptr);
   EXPECT_STREQ(host()->name(), "mpi");
   EXPECT_TRUE(host()->CanHandle(kCpuDevice));
-  EXPECT_EQ(transport_->BackendFor(0), nullptr);  // no device backend registered yet
+  EXPECT_EQ(transport_->DeviceOpsFor(kCpuDevice), nullptr);  // host memory: the executor's own
+  // A device has a backend only where one can be set up (a GPU, a GPU build, one
+  // rank per GPU); otherwise the reason says why. Every rank asks: it is collective.
+  Status why;
+  Backend* device = transport_->BackendFor(0, &why);
+  if (device == nullptr) {
+    EXPECT_FALSE(why.ok());
+    EXPECT_FALSE(why.message().empty());
+    EXPECT_EQ(transport_->DeviceOpsFor(0), nullptr);
+  } else {
+    EXPECT_TRUE(why.ok()) << why.message();
+    EXPECT_TRUE(device->CanHandle(0));
+    EXPECT_NE(transport_->DeviceOpsFor(0), nullptr);
+  }
 }
 
 std::string GatherPayload(int rank) {

@@ -37,6 +37,7 @@ def _launcher_rank():
 
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config):
+    config.addinivalue_line("markers", "gpu: needs a CUDA GPU (skipped, with a reason, without one)")
     if _launcher_rank() == 0:
         return
     reporter = config.pluginmanager.get_plugin("terminalreporter")

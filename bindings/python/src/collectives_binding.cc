@@ -1,5 +1,6 @@
 // allreduce_async, allgather_async, broadcast_async, barrier and join_async over
 // the default engine.
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -42,7 +43,7 @@ void CheckSameLayout(const std::string& name, const TensorView& in, const Tensor
 
 std::unique_ptr<PyHandle> AllreduceAsync(const std::string& name, py::object array,
                                          py::object output, int op, double prescale,
-                                         double postscale) {
+                                         double postscale, uintptr_t stream) {
   if (!IsValidReduceOp(op)) {
     ThrowStatus(
         InvalidArgument("allreduce of '" + name + "': unknown reduce op " + std::to_string(op)));
@@ -54,6 +55,7 @@ std::unique_ptr<PyHandle> AllreduceAsync(const std::string& name, py::object arr
   r.meta.op = static_cast<ReduceOp>(op);
   r.meta.prescale = prescale;
   r.meta.postscale = postscale;
+  r.stream = reinterpret_cast<void*>(stream);
   r.input = in.data;
   r.output = in.data;
   std::vector<py::object> keep{array, in.keepalive};
@@ -70,20 +72,24 @@ std::unique_ptr<PyHandle> AllreduceAsync(const std::string& name, py::object arr
   return h;
 }
 
-std::unique_ptr<PyHandle> AllgatherAsync(const std::string& name, py::object array) {
+std::unique_ptr<PyHandle> AllgatherAsync(const std::string& name, py::object array,
+                                         uintptr_t stream) {
   TensorView in = ViewOf(array, name, /*writable=*/false);
   Request r;
   Describe(name, in, &r);
+  r.stream = reinterpret_cast<void*>(stream);
   r.input = in.data;
   auto h = Submit(std::move(r), Collective::kAllgather, in.dtype);
   h->keepalive = {array, in.keepalive};
   return h;
 }
 
-std::unique_ptr<PyHandle> BroadcastAsync(const std::string& name, py::object array, int root) {
+std::unique_ptr<PyHandle> BroadcastAsync(const std::string& name, py::object array, int root,
+                                         uintptr_t stream) {
   TensorView buf = ViewOf(array, name, /*writable=*/true);
   Request r;
   Describe(name, buf, &r);
+  r.stream = reinterpret_cast<void*>(stream);
   r.meta.root = root;
   r.input = r.output = buf.data;
   auto h = Submit(std::move(r), Collective::kBroadcast, buf.dtype);
@@ -117,10 +123,14 @@ std::unique_ptr<PyHandle> JoinAsync() {
 void BindCollectives(py::module_& m) {
   m.def("allreduce_async", &AllreduceAsync, py::arg("name"), py::arg("array"),
         py::arg("output") = py::none(), py::arg("op") = 1, py::arg("prescale") = 1.0,
-        py::arg("postscale") = 1.0, "Reduces `array` into `output` (None: in place).");
+        py::arg("postscale") = 1.0, py::arg("stream") = 0,
+        "Reduces `array` into `output` (None: in place). `stream`: the cudaStream_t (as an "
+        "integer) a GPU tensor was produced on; 0: the default stream.");
   m.def("allgather_async", &AllgatherAsync, py::arg("name"), py::arg("array"),
+        py::arg("stream") = 0,
         "Concatenates every rank's `array` along the first dimension.");
   m.def("broadcast_async", &BroadcastAsync, py::arg("name"), py::arg("array"), py::arg("root"),
+        py::arg("stream") = 0,
         "Copies `array` on `root` into `array` on every rank (in place).");
   m.def("barrier", &Barrier, "Blocks until every rank has called it.");
   m.def("join_async", &JoinAsync,

@@ -7,6 +7,7 @@
 namespace braid::python {
 
 constexpr int32_t kDLCPU = 1;
+constexpr int32_t kDLCUDA = 2;
 enum DLTypeCode : uint8_t { kDLInt = 0, kDLUInt = 1, kDLFloat = 2, kDLBfloat = 4 };
 
 struct DLDevice {

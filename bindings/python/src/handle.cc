@@ -31,6 +31,9 @@ struct GatherOutput {
 };
 
 py::buffer_info GatherBuffer(const GatherOutput& out) {
+  if (out.handle->output_device() != kCpuDevice)
+    ThrowStatus(InvalidArgument("the allgather output is in GPU memory: read it through DLPack "
+                                "(e.g. torch.from_dlpack), not the buffer protocol"));
   const auto& shape = out.handle->output_shape();
   auto itemsize = static_cast<py::ssize_t>(DataTypeSize(out.dtype));
   std::vector<py::ssize_t> dims(shape.begin(), shape.end());
@@ -84,7 +87,8 @@ py::object GatherDLPack(const GatherOutput& out, const py::args&, const py::kwar
   auto* e = new DLPackExport{out.handle, out.handle->output_shape(), {}};
   DLTensor& t = e->managed.dl_tensor;
   t.data = const_cast<char*>(out.handle->output_data());
-  t.device = {kDLCPU, 0};
+  const int device = out.handle->output_device();
+  t.device = device == kCpuDevice ? DLDevice{kDLCPU, 0} : DLDevice{kDLCUDA, device};
   t.ndim = static_cast<int32_t>(e->shape.size());
   t.dtype = ToDLDataType(out.dtype);
   t.shape = e->shape.data();
@@ -137,7 +141,11 @@ void BindHandle(py::module_& m) {
   py::class_<GatherOutput>(m, "GatherOutput", py::buffer_protocol())
       .def_buffer(&GatherBuffer)
       .def("__dlpack__", &GatherDLPack)
-      .def("__dlpack_device__", [](const GatherOutput&) { return py::make_tuple(kDLCPU, 0); });
+      .def("__dlpack_device__", [](const GatherOutput& out) -> py::tuple {
+        const int device = out.handle->output_device();
+        if (device == kCpuDevice) return py::make_tuple(kDLCPU, 0);
+        return py::make_tuple(kDLCUDA, device);
+      });
   py::class_<PyHandle>(m, "Handle")
       .def("poll", &PyHandle::Poll, "True once the operation has finished.")
       .def("wait", &PyHandle::Wait, "Blocks until done; raises on failure.")

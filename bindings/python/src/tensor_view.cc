@@ -2,6 +2,7 @@
 
 #include <memory>
 
+#include "collectives/transport.h"
 #include "dlpack_abi.h"
 #include "errors.h"
 
@@ -101,8 +102,19 @@ bool IsCContiguous(const DLTensor& t) {
   return true;
 }
 
+// The DLPack device type of `obj` (kDLCPU when it does not say).
+int32_t DLPackDeviceType(const py::handle& obj) {
+  if (!py::hasattr(obj, "__dlpack_device__")) return kDLCPU;
+  py::tuple device = obj.attr("__dlpack_device__")();
+  return device[0].cast<int32_t>();
+}
+
 TensorView FromDLPack(const py::handle& obj, const std::string& name) {
-  py::object capsule = obj.attr("__dlpack__")();
+  // A GPU tensor is exported without synchronisation (stream -1): the engine orders
+  // its work after the stream the caller names.
+  const bool cuda = DLPackDeviceType(obj) == kDLCUDA;
+  py::object capsule =
+      cuda ? obj.attr("__dlpack__")(py::arg("stream") = -1) : obj.attr("__dlpack__")();
   auto* managed = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(capsule.ptr(), "dltensor"));
   if (managed == nullptr) {
     PyErr_Clear();
@@ -115,9 +127,15 @@ TensorView FromDLPack(const py::handle& obj, const std::string& name) {
     if (m->deleter) m->deleter(m);
   });
   const DLTensor& t = managed->dl_tensor;
-  if (t.device.device_type != kDLCPU)
+  if (t.device.device_type == kDLCUDA) {
+    if (!DeviceTensorsSupported())
+      Reject(name, "is in GPU memory; this build of braid has no GPU data plane "
+                   "(built without CUDA and NCCL)");
+    view.device = t.device.device_id;
+  } else if (t.device.device_type != kDLCPU) {
     Reject(name, "is on DLPack device type " + std::to_string(t.device.device_type) +
-                     "; this build handles host (CPU) tensors only");
+                     "; braid handles host (CPU) and CUDA tensors");
+  }
   if (!DLTypeToDataType(t.dtype, &view.dtype)) Reject(name, "has an unsupported DLPack dtype");
   if (!IsCContiguous(t)) Reject(name, "is not C-contiguous");
   view.data = static_cast<char*>(t.data) + t.byte_offset;

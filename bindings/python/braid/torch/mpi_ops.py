@@ -87,6 +87,15 @@ def synchronize(handle):
     return handle._output
 
 
+def _stream_of(tensor):
+    """The stream a CUDA tensor is being produced on (the current stream of its
+    device), as the integer cudaStream_t the engine orders its work after; 0 for
+    host tensors."""
+    if tensor.is_cuda:
+        return torch.cuda.current_stream(tensor.device).cuda_stream
+    return 0
+
+
 def _engine_input(tensor):
     """A detached, contiguous tensor the engine can read through DLPack."""
     t = tensor.detach()
@@ -98,9 +107,9 @@ def _submit_allreduce(tensor, output, name, op, prescale, postscale):
     writeback copies a staged result into a non-contiguous `tensor`."""
     if output is not None:  # a fresh contiguous tensor
         return _C.allreduce_async(name, _engine_input(tensor), output, op, prescale,
-                                  postscale), None
+                                  postscale, _stream_of(tensor)), None
     staged = _engine_input(tensor)
-    part = _C.allreduce_async(name, staged, None, op, prescale, postscale)
+    part = _C.allreduce_async(name, staged, None, op, prescale, postscale, _stream_of(tensor))
     return part, (lambda: _copy_into(tensor, staged)) if _needs_copy(staged, tensor) else None
 
 
@@ -252,7 +261,8 @@ def _gathered(result):
 
 
 def _allgather_handle(tensors, names, group):
-    parts = [_C.allgather_async(n, _engine_input(t)) for t, n in zip(tensors, names)]
+    parts = [_C.allgather_async(n, _engine_input(t), _stream_of(t))
+             for t, n in zip(tensors, names)]
 
     def finish(results):
         out = [_gathered(r) for r in results]
@@ -324,7 +334,8 @@ def broadcast_async_(tensor, root_rank, name=None, process_set=global_process_se
     _check_process_set(process_set)
     _check_root(root_rank)
     staged = _engine_input(tensor)
-    part = _C.broadcast_async(_op_name("broadcast", name), staged, int(root_rank))
+    part = _C.broadcast_async(_op_name("broadcast", name), staged, int(root_rank),
+                              _stream_of(tensor))
 
     def finish(_):
         if _needs_copy(staged, tensor):
@@ -339,7 +350,8 @@ def broadcast_async(tensor, root_rank, name=None, process_set=global_process_set
     _check_process_set(process_set)
     _check_root(root_rank)
     output = tensor.detach().clone(memory_format=torch.contiguous_format)
-    part = _C.broadcast_async(_op_name("broadcast", name), output, int(root_rank))
+    part = _C.broadcast_async(_op_name("broadcast", name), output, int(root_rank),
+                              _stream_of(tensor))
     return Handle([part], lambda _: output)
 
 

@@ -1,0 +1,48 @@
+// What the executor does with tensor memory on a GPU besides the collective
+// itself: the copies before it (out of place, prescale), the post-processing after
+// it (postscale, average), zero-filled stand-ins, and device allocations. For host
+// memory the executor does these itself (collectives/cpu/); a device has a
+// DeviceOps from the backend that registered it.
+//
+// Work is enqueued on the stream the caller names (the framework's stream a tensor
+// was produced on), so it is ordered with the framework's own kernels; nothing
+// here waits on the host.
+//
+// Threading: one thread at a time (the engine's coordinator).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "common/status.h"
+#include "common/types.h"
+
+namespace braid {
+
+struct DeviceCopy {
+  const void* src = nullptr;
+  void* dst = nullptr;  // may equal src
+  int64_t count = 0;    // elements
+};
+
+class DeviceOps {
+ public:
+  virtual ~DeviceOps() = default;
+  virtual int device() const = 0;
+
+  // For each copy: dst = src * factor, then (integers) divided by `divisor` toward
+  // zero when divisor > 1; as cpu::ScaleCopy and cpu::DivideBy do on the host.
+  virtual Status ScaledCopies(const std::vector<DeviceCopy>& copies, DataType dtype,
+                              double factor, int64_t divisor, void* stream) = 0;
+
+  // `bytes` of device memory, zero-filled when `zero`; freed when the last
+  // reference goes (after the device has finished with it: callers keep it alive
+  // until the collective using it has completed).
+  virtual Status Allocate(int64_t bytes, bool zero, std::shared_ptr<void>* memory) = 0;
+
+  // A persistent device buffer of at least `bytes` for packing fused groups.
+  virtual Status FusionBuffer(int64_t bytes, void** data) = 0;
+};
+
+}  // namespace braid

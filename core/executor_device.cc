@@ -1,0 +1,77 @@
+// The executor's allreduce and allgather on device memory. Same plan as on the
+// host (core/reduce_plan.h), but every copy and scaling step runs on the stream the
+// tensor was produced on (through DeviceOps), so it is ordered with the framework's
+// kernels without the host waiting; the backend orders its collective after those
+// streams and returns once the collective is done.
+#include "core/executor.h"
+#include "core/reduce_plan.h"
+
+namespace braid {
+
+Status Executor::AllreduceOnDevice(const Response& agreed, Backend* backend, DeviceOps* ops,
+                                   std::vector<Request>* requests) {
+  ReducePlan plan = PlanReduce(agreed.meta, world_size_);
+  DataType dtype = agreed.meta.dtype;
+  Clock::time_point t0 = Clock::now();
+  std::vector<BufferView> outputs;
+  outputs.reserve(requests->size());
+  for (const Request& r : *requests) {
+    if (r.output != r.input || plan.prescale != 1.0) {
+      BRAID_RETURN_IF_ERROR(ops->ScaledCopies({{r.input, r.output, r.meta.NumElements()}}, dtype,
+                                              plan.prescale, 1, r.stream));
+    }
+    outputs.push_back(ViewOf(r, r.output));
+  }
+  BufferView staging;
+  staging.dtype = dtype;
+  staging.device = outputs[0].device;
+  if (outputs.size() > 1) {
+    int64_t bytes = 0;
+    for (const BufferView& v : outputs) bytes += v.count * static_cast<int64_t>(DataTypeSize(dtype));
+    BRAID_RETURN_IF_ERROR(ops->FusionBuffer(bytes, &staging.data));
+    staging.count = bytes / static_cast<int64_t>(DataTypeSize(dtype));
+  }
+  Clock::time_point t1 = Clock::now();
+  Status st = backend->AllreduceMany(outputs, plan.backend_op, staging);
+  Clock::time_point t2 = Clock::now();
+  if (st.ok() && (plan.postscale != 1.0 || plan.integer_divisor != 1)) {
+    for (const Request& r : *requests) {
+      st = ops->ScaledCopies({{r.output, r.output, r.meta.NumElements()}}, dtype, plan.postscale,
+                             plan.integer_divisor, r.stream);
+      if (!st.ok()) break;
+    }
+  }
+  if (timeline_) {
+    Trace(*requests, "PACK", t0, t1);
+    Trace(*requests, "ALLREDUCE", t1, t2);
+    Trace(*requests, "UNPACK", t2, Clock::now());
+  }
+  return st;
+}
+
+Status Executor::AllgatherOnDevice(const Response& agreed, Backend* backend, DeviceOps* ops,
+                                   Request* r) {
+  int64_t row = 1;
+  for (size_t d = 1; d < r->meta.shape.size(); ++d) row *= r->meta.shape[d];
+  std::vector<int64_t> counts;
+  int64_t total_rows = 0;
+  for (int64_t rows : agreed.first_dims) {
+    counts.push_back(rows * row);
+    total_rows += rows;
+  }
+  std::vector<int64_t> shape = r->meta.shape;
+  shape[0] = total_rows;
+  std::shared_ptr<void> out;
+  BRAID_RETURN_IF_ERROR(ops->Allocate(
+      total_rows * row * static_cast<int64_t>(DataTypeSize(r->meta.dtype)), false, &out));
+  BufferView recv = ViewOf(*r, out.get());
+  recv.count = total_rows * row;
+  BufferView send = ViewOf(*r, const_cast<void*>(r->input));
+  Clock::time_point t0 = Clock::now();
+  Status st = backend->Allgatherv(send, recv, counts);
+  if (timeline_) timeline_->Record(r->meta.name, "ALLGATHER", t0, Clock::now());
+  r->handle->SetDeviceOutput(std::move(out), std::move(shape), r->meta.device);
+  return st;
+}
+
+}  // namespace braid

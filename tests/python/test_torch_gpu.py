@@ -1,0 +1,106 @@
+"""braid.torch on CUDA tensors (NCCL: one rank per GPU). Skipped, with the reason,
+where there is no GPU, the build has no GPU data plane, or ranks share a GPU."""
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+pytestmark = pytest.mark.gpu
+
+
+@pytest.fixture(scope="module")
+def gpu(hvd):
+    if not torch.cuda.is_available():
+        pytest.skip("no GPU visible")
+    if not hvd.nccl_built():
+        pytest.skip("this build of braid has no GPU data plane")
+    if hvd.local_size() > torch.cuda.device_count():
+        pytest.skip("NCCL needs one GPU per rank; %d ranks share %d GPU(s) here"
+                    % (hvd.local_size(), torch.cuda.device_count()))
+    device = torch.device("cuda", hvd.local_rank())
+    torch.cuda.set_device(device)
+    return device
+
+
+def test_allreduce_average_sum_and_scales(hvd, gpu):
+    r, n = hvd.rank(), hvd.size()
+    x = torch.arange(1000, dtype=torch.float32, device=gpu) + r
+    expect = torch.arange(1000, dtype=torch.float32, device=gpu) + (n - 1) / 2
+    torch.testing.assert_close(hvd.allreduce(x, name="gpu.avg"), expect)
+    torch.testing.assert_close(hvd.allreduce(x, name="gpu.sum", op=hvd.Sum), expect * n)
+    out = hvd.allreduce(x, name="gpu.scaled", op=hvd.Sum, prescale_factor=2.0,
+                        postscale_factor=0.25)
+    torch.testing.assert_close(out, expect * n / 2)
+    assert out.device == gpu
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int8, torch.int32, torch.int64,
+                                   torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_in_place_sum_every_dtype(hvd, gpu, dtype):
+    r, n = hvd.rank(), hvd.size()
+    x = torch.full((3, 5), r + 1, dtype=dtype, device=gpu)
+    hvd.allreduce_(x, name="gpu.dtype.%s" % dtype, op=hvd.Sum)
+    assert torch.equal(x.cpu(), torch.full((3, 5), n * (n + 1) // 2, dtype=dtype))
+
+
+def test_many_async_handles_fuse(hvd, gpu):
+    r, n = hvd.rank(), hvd.size()
+    xs = [torch.full((257,), float(i + r), device=gpu) for i in range(40)]
+    handles = [hvd.allreduce_async_(x, name="gpu.fuse.%d" % i, op=hvd.Sum)
+               for i, x in enumerate(xs)]
+    for i, h in enumerate(handles):
+        out = hvd.synchronize(h)
+        assert torch.equal(out.cpu(), torch.full((257,), float(i * n + n * (n - 1) // 2)))
+
+
+def test_allgather_and_broadcast(hvd, gpu):
+    r, n = hvd.rank(), hvd.size()
+    g = hvd.allgather(torch.full((r + 1, 2), r, dtype=torch.int64, device=gpu), name="gpu.ag")
+    assert g.device == gpu and g.shape == (n * (n + 1) // 2, 2)
+    expect = torch.cat([torch.full((q + 1, 2), q, dtype=torch.int64) for q in range(n)])
+    assert torch.equal(g.cpu(), expect)
+    b = torch.full((4,), float(r), device=gpu)
+    hvd.broadcast_(b, root_rank=0, name="gpu.bc")
+    assert torch.equal(b.cpu(), torch.zeros(4))
+
+
+def test_written_on_a_side_stream_right_before_the_allreduce(hvd, gpu):
+    """No explicit synchronisation: the engine orders after the stream the tensor
+    was produced on, and the result is read on another stream."""
+    n = hvd.size()
+    side = torch.cuda.Stream(device=gpu)
+    x = torch.empty(1 << 22, device=gpu)
+    wrong = 0
+    for it in range(200):
+        with torch.cuda.stream(side):
+            x.fill_(float(it))
+            x.mul_(1.0)  # more work queued on the side stream
+            out = hvd.allreduce(x, name="gpu.order", op=hvd.Sum)
+        # Read back on the default stream, which does not wait for `side` itself.
+        if out[-1].item() != it * n:
+            wrong += 1
+        side.synchronize()
+    assert wrong == 0
+
+
+def test_distributed_optimizer_trains_a_cuda_model(hvd, gpu):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(),
+                                torch.nn.Linear(16, 1)).to(gpu)
+    opt = hvd.DistributedOptimizer(torch.optim.SGD(model.parameters(), lr=0.05),
+                                   named_parameters=model.named_parameters())
+    hvd.broadcast_parameters(model.state_dict(), root_rank=0)
+    gen = torch.Generator().manual_seed(1 + hvd.rank())
+    data = torch.randn(64, 8, generator=gen).to(gpu)
+    target = data.sum(dim=1, keepdim=True)
+    first = None
+    for _ in range(30):
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(data), target)
+        loss.backward()
+        opt.step()
+        first = loss.item() if first is None else first
+    assert loss.item() < first
+    w = hvd.allgather(model[0].weight.detach()[None], name="gpu.same")
+    for q in range(1, hvd.size()):
+        assert torch.equal(w[q], w[0])
