@@ -4,7 +4,9 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include "collectives/cuda/batched_copy.h"
 #include "collectives/cuda/cuda_check.h"
 #include "collectives/cuda/device_memory.h"
 #include "collectives/nccl/nccl_check.h"
@@ -22,22 +24,24 @@ enum class Copy { kPack, kUnpack };
 // back in order, on `stream`. The seam for the batched pack kernel
 // (collectives/cuda/batched_copy.h): one BatchedCopier::Copy launch over the
 // group's entries replaces these per-buffer copies.
-Status CopyGroup(const std::vector<BufferView>& buffers, char* packed, Copy direction,
-                 cudaStream_t stream) {
+// Packs the group's buffers back to back into `packed`, or unpacks them, with one
+// batched kernel launch on `stream`.
+Status CopyGroup(const cuda::BatchedCopier& copier, const std::vector<BufferView>& buffers,
+                 char* packed, Copy direction, cudaStream_t stream) {
+  std::vector<cuda::CopyEntry> entries;
+  entries.reserve(buffers.size());
   int64_t offset = 0;
   for (const BufferView& b : buffers) {
-    const int64_t bytes = b.bytes();
-    if (bytes > 0) {
-      char* in_group = packed + offset;
-      char* in_buffer = static_cast<char*>(b.data);
-      void* dst = direction == Copy::kPack ? in_group : in_buffer;
-      const void* src = direction == Copy::kPack ? in_buffer : in_group;
-      BRAID_CHECK_CUDA(
-          cudaMemcpyAsync(dst, src, static_cast<size_t>(bytes), cudaMemcpyDeviceToDevice, stream));
+    char* in_group = packed + offset;
+    char* in_buffer = static_cast<char*>(b.data);
+    if (direction == Copy::kPack) {
+      entries.push_back(cuda::CopyEntry{in_buffer, in_group, b.count});
+    } else {
+      entries.push_back(cuda::CopyEntry{in_group, in_buffer, b.count});
     }
-    offset += bytes;
+    offset += b.bytes();
   }
-  return Status::OK();
+  return copier.Copy(entries, buffers[0].dtype, 1.0, stream);
 }
 
 std::string Describe(const char* collective, int64_t count, DataType dtype) {
@@ -69,6 +73,7 @@ Status NcclBackend::Init(ControlChannel* control, const WorldInfo& world) {
   BRAID_RETURN_IF_ERROR(CompletionWaiter::Create(context_.get(), options_.stall_timeout_seconds,
                                                  options_.poll_interval_us, &waiter_));
   BRAID_RETURN_IF_ERROR(cuda::DeviceBuffer::Create(device(), sizeof(int32_t), &barrier_));
+  BRAID_RETURN_IF_ERROR(cuda::BatchedCopier::Create(device(), &copier_));
   cuda::DeviceGuard guard(device());
   BRAID_CHECK_CUDA(cudaSetDevice(device()));
   BRAID_CHECK_CUDA(cudaMemsetAsync(barrier_->data(), 0, sizeof(int32_t), stream()));
@@ -183,10 +188,10 @@ Status NcclBackend::AllreduceMany(const std::vector<BufferView>& buffers, Reduce
   return Run(what, [&]() -> Status {
     BRAID_RETURN_IF_ERROR(OrderAfterAll(buffers));
     BRAID_RETURN_IF_ERROR(OrderAfter(staging.stream));
-    BRAID_RETURN_IF_ERROR(CopyGroup(buffers, packed, Copy::kPack, stream()));
+    BRAID_RETURN_IF_ERROR(CopyGroup(*copier_, buffers, packed, Copy::kPack, stream()));
     BRAID_CHECK_NCCL(ncclAllReduce(packed, packed, static_cast<size_t>(count), type, nccl_op,
                                    context_->comm(), stream()));
-    return CopyGroup(buffers, packed, Copy::kUnpack, stream());
+    return CopyGroup(*copier_, buffers, packed, Copy::kUnpack, stream());
   });
 }
 

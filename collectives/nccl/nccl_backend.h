@@ -35,6 +35,7 @@
 
 namespace braid {
 namespace cuda {
+class BatchedCopier;
 class DeviceBuffer;
 }  // namespace cuda
 
@@ -70,8 +71,9 @@ class NcclBackend : public Backend {
   bool CanHandle(int device) const override;
   Status Allreduce(const BufferView& buf, ReduceOp op) override;
   // One buffer is reduced in place; several are packed back to back into
-  // `staging` (device memory on this device, at least their total size), reduced
-  // with one ncclAllReduce and unpacked; `staging` then holds the reduced group.
+  // `staging` (device memory on this device, at least their total size) with one
+  // batched copy kernel, reduced with one ncclAllReduce and unpacked the same way;
+  // `staging` then holds the reduced group.
   Status AllreduceMany(const std::vector<BufferView>& buffers, ReduceOp op,
                        const BufferView& staging) override;
   // One ncclBroadcast per rank with a non-empty block, in one NCCL group.
@@ -105,6 +107,7 @@ class NcclBackend : public Backend {
   std::unique_ptr<NcclContext> context_;
   std::unique_ptr<CompletionWaiter> waiter_;
   std::unique_ptr<cuda::DeviceBuffer> barrier_;
+  std::unique_ptr<cuda::BatchedCopier> copier_;  // packs and unpacks fused groups
   cudaEvent_t inputs_ready_ = nullptr;  // reused by OrderAfter
   Status failure_;                      // set once the communicator was aborted
 };
