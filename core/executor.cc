@@ -183,25 +183,16 @@ Status Executor::Allreduce(const Response& agreed, Backend* backend,
 }
 
 Status Executor::Allgather(const Response& agreed, Backend* backend, Request* r) {
-  int64_t row = 1;
-  for (size_t d = 1; d < r->meta.shape.size(); ++d) row *= r->meta.shape[d];
-  std::vector<int64_t> counts;
-  int64_t total_rows = 0;
-  for (int64_t rows : agreed.first_dims) {
-    counts.push_back(rows * row);
-    total_rows += rows;
-  }
-  std::vector<int64_t> shape = r->meta.shape;
-  shape[0] = total_rows;
+  GatherLayout layout = PlanGather(agreed, r->meta);
   PooledBuffer out =
-      output_pool_->Acquire(total_rows * row * static_cast<int64_t>(DataTypeSize(r->meta.dtype)));
+      output_pool_->Acquire(layout.elements * static_cast<int64_t>(DataTypeSize(r->meta.dtype)));
   BufferView recv = ViewOf(*r, out.data());
-  recv.count = total_rows * row;
+  recv.count = layout.elements;
   BufferView send = ViewOf(*r, const_cast<void*>(r->input));
   Clock::time_point t0 = Clock::now();
-  Status st = backend->Allgatherv(send, recv, counts);
+  Status st = backend->Allgatherv(send, recv, layout.counts);
   if (timeline_) timeline_->Record(r->meta.name, "ALLGATHER", t0, Clock::now());
-  r->handle->SetOutput(std::move(out), std::move(shape));
+  r->handle->SetOutput(std::move(out), std::move(layout.shape));
   return st;
 }
 

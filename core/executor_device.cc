@@ -51,26 +51,17 @@ Status Executor::AllreduceOnDevice(const Response& agreed, Backend* backend, Dev
 
 Status Executor::AllgatherOnDevice(const Response& agreed, Backend* backend, DeviceOps* ops,
                                    Request* r) {
-  int64_t row = 1;
-  for (size_t d = 1; d < r->meta.shape.size(); ++d) row *= r->meta.shape[d];
-  std::vector<int64_t> counts;
-  int64_t total_rows = 0;
-  for (int64_t rows : agreed.first_dims) {
-    counts.push_back(rows * row);
-    total_rows += rows;
-  }
-  std::vector<int64_t> shape = r->meta.shape;
-  shape[0] = total_rows;
+  GatherLayout layout = PlanGather(agreed, r->meta);
   std::shared_ptr<void> out;
   BRAID_RETURN_IF_ERROR(ops->Allocate(
-      total_rows * row * static_cast<int64_t>(DataTypeSize(r->meta.dtype)), false, &out));
+      layout.elements * static_cast<int64_t>(DataTypeSize(r->meta.dtype)), false, &out));
   BufferView recv = ViewOf(*r, out.get());
-  recv.count = total_rows * row;
+  recv.count = layout.elements;
   BufferView send = ViewOf(*r, const_cast<void*>(r->input));
   Clock::time_point t0 = Clock::now();
-  Status st = backend->Allgatherv(send, recv, counts);
+  Status st = backend->Allgatherv(send, recv, layout.counts);
   if (timeline_) timeline_->Record(r->meta.name, "ALLGATHER", t0, Clock::now());
-  r->handle->SetDeviceOutput(std::move(out), std::move(shape), r->meta.device);
+  r->handle->SetDeviceOutput(std::move(out), std::move(layout.shape), r->meta.device);
   return st;
 }
 

@@ -1,10 +1,11 @@
-// How the executor turns an agreed allreduce into backend calls, shared by the host
-// and device paths: the backend reduces with sum, min, max or product; average is a
+// How the executor turns an agreed allreduce or allgather into backend calls,
+// shared by the host and device paths. For allreduce: the backend reduces with sum, min, max or product; average is a
 // sum followed by a division (folded into the postscale factor for floating types,
 // an integer division toward zero otherwise).
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "common/buffer.h"
 #include "common/types.h"
@@ -30,6 +31,28 @@ inline ReducePlan PlanReduce(const RequestMeta& meta, int world_size) {
     }
   }
   return plan;
+}
+
+// An allgather's output: each rank's element count (rows times the row size), in
+// rank order, and the gathered shape (the first dimensions added up).
+struct GatherLayout {
+  std::vector<int64_t> counts;
+  std::vector<int64_t> shape;
+  int64_t elements = 0;
+};
+
+inline GatherLayout PlanGather(const Response& agreed, const RequestMeta& mine) {
+  int64_t row = 1;
+  for (size_t d = 1; d < mine.shape.size(); ++d) row *= mine.shape[d];
+  GatherLayout layout;
+  layout.shape = mine.shape;
+  layout.shape[0] = 0;
+  for (int64_t rows : agreed.first_dims) {
+    layout.counts.push_back(rows * row);
+    layout.shape[0] += rows;
+  }
+  layout.elements = layout.shape[0] * row;
+  return layout;
 }
 
 // A view of `data` with the request's element count, dtype, device and stream.
