@@ -81,6 +81,12 @@ def hvd():
     yield hvd_module
 
 
+@pytest.fixture(scope="module")
+def world(hvd):
+    """(rank, size) of this process in braid.torch."""
+    return hvd.rank(), hvd.size()
+
+
 def pytest_sessionfinish(session, exitstatus):
     """Rank 0 lists the failures of the other ranks, and fails if any rank failed.
     Collective (every rank ran the same tests); only when braid.torch was used."""

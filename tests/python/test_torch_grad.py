@@ -12,24 +12,13 @@ os.environ.setdefault("BRAID_STALL_TIMEOUT_SECONDS", "60")
 
 torch = pytest.importorskip("torch")
 
+from torch_util import dname, sname  # noqa: E402
+
 FLOATS = [torch.float32, torch.float64]
 SHAPES = [(5,), (3, 4), (2, 3, 2)]
 
 # In the backward pass of allgather and broadcast the upstream gradient is averaged
 # over ranks, as current Horovod defines it (early releases summed).
-
-
-def dname(dtype):
-    return str(dtype).replace("torch.", "")
-
-
-def sname(shape):
-    return "%dd" % len(shape)
-
-
-@pytest.fixture(scope="module")
-def world(hvd):
-    return hvd.rank(), hvd.size()
 
 
 def upstream(shape, r, dtype=torch.float64):
