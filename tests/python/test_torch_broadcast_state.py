@@ -14,6 +14,8 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 F = torch.nn.functional
 
+from torch_util import MLP, full_batch, named  # noqa: E402
+
 
 # ---------------------------------------------------------------- broadcast_parameters
 

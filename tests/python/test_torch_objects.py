@@ -14,7 +14,8 @@ torch = pytest.importorskip("torch")
 
 import braid  # noqa: E402,F401
 from torch_util import (  # noqa: E402,F401
-    DTYPES, FLOAT_DTYPES, INT_DTYPES, SHAPES, assert_same, base, dname, needs_two, pattern,
+    DTYPES, FLOAT_DTYPES, INT_DTYPES, SHAPES, TOL, assert_same, base, dname, needs_two,
+    pattern,
     sname)
 
 # ---------------------------------------------------------------- compression

@@ -17,6 +17,7 @@ nn = torch.nn
 F = torch.nn.functional
 
 import torch_util  # noqa: E402
+from torch_util import MLP, full_batch, named  # noqa: E402
 
 LR = 0.1
 SHAPES = {"a": (3, 2), "b": (4,), "c": (2, 2, 2)}
@@ -60,12 +61,6 @@ def coef(name, r, scale=1.0):
 def mean_coef(name, size, scale=1.0, ranks=None):
     ranks = range(size) if ranks is None else ranks
     return sum((coef(name, r, scale) for r in ranks), torch.zeros(SHAPES[name])) / size
-
-
-def named(model, tag):
-    """Parameter names unique to one test, so a failure cannot leave a pending name
-    that the next test reuses."""
-    return [("%s.%s" % (tag, n), p) for n, p in model.named_parameters()]
 
 
 def distributed_sgd(hvd, model, tag, momentum=0.0, **kwargs):
@@ -420,24 +415,6 @@ def test_zero_grad_with_outstanding_allreduces_raises(hvd, world):
 
 
 # ---------------------------------------------------------------- equivalence
-
-
-class MLP(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc1 = nn.Linear(4, 8)
-        self.fc2 = nn.Linear(8, 2)
-
-    def forward(self, x):
-        return self.fc2(torch.tanh(self.fc1(x)))
-
-
-def full_batch(step, size, batch):
-    """The concatenated batch of every rank for `step`, the same on every rank."""
-    g = torch.Generator().manual_seed(1000 + step)
-    x = torch.randn(size * batch, 4, generator=g)
-    y = torch.randn(size * batch, 2, generator=g)
-    return x, y
 
 
 @pytest.mark.parametrize("momentum", [0.0, 0.9], ids=["sgd", "momentum"])

@@ -55,3 +55,29 @@ def needs_two(world, why="needs two ranks"):
     if world[1] < 2:
         pytest.skip(why)
 
+
+
+class MLP(torch.nn.Module):
+    """A small two-layer model for optimizer tests."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = torch.nn.Linear(4, 8)
+        self.fc2 = torch.nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.fc2(torch.tanh(self.fc1(x)))
+
+
+def named(model, tag):
+    """Parameter names unique to one test, so a failure cannot leave a pending name
+    that the next test reuses."""
+    return [("%s.%s" % (tag, n), p) for n, p in model.named_parameters()]
+
+
+def full_batch(step, size, batch):
+    """The concatenated batch of every rank for `step`, the same on every rank."""
+    g = torch.Generator().manual_seed(1000 + step)
+    x = torch.randn(size * batch, 4, generator=g)
+    y = torch.randn(size * batch, 2, generator=g)
+    return x, y
