@@ -1,13 +1,12 @@
 // Allgather sweep: braid_allgather_async (braid allocates and owns the output)
-// against MPI_Allgather from the same input into a preallocated output. As in
-// nccl-tests, a row's size is the total output bytes and its count the elements
-// each rank contributes. Freeing braid's output is part of the engine's time.
+// against the raw path's allgather from the same input into a preallocated output.
+// As in nccl-tests, a row's size is the total output bytes and its count the
+// elements each rank contributes. Freeing braid's output is part of the engine's
+// time.
 #include <string>
 
 #include "bench.h"
 #include "buffer.h"
-#include "engine_ops.h"
-#include "raw_ops.h"
 #include "verify.h"
 
 namespace bench {
@@ -18,20 +17,21 @@ class AllgatherSweep {
   AllgatherSweep(const Context& c, int64_t max_count)
       : c_(c),
         dtype_(*c.options.dtype),
-        input_(static_cast<size_t>(max_count) * dtype_.size),
-        output_(static_cast<size_t>(max_count) * c.ranks * dtype_.size) {}
+        input_(c.memory, static_cast<size_t>(max_count) * dtype_.size),
+        output_(c.memory, static_cast<size_t>(max_count) * c.ranks * dtype_.size) {}
 
   Row Measure(int64_t count);
 
  private:
-  // Element j of the gathered output came from rank j / count.
+  // Element j of the gathered output (in c_.memory) came from rank j / count.
   int64_t CountWrong(const void* output, int64_t total, int64_t count) const {
     if (total != count * c_.ranks) return count * c_.ranks;  // wrong shape: all wrong
-    return bench::CountWrong(dtype_, output, total,
+    return bench::CountWrong(c_.memory, dtype_, output, total,
                              [&](int64_t j) { return SenderValue(j / count, j % count); });
   }
   void FillInput(int64_t count) const {
-    Fill(dtype_.braid, input_.data(), count, [&](int64_t i) { return SenderValue(c_.rank, i); });
+    Fill(c_.memory, dtype_.braid, input_.data(), count,
+         [&](int64_t i) { return SenderValue(c_.rank, i); });
   }
   int64_t CheckEngine(const std::string& name, int64_t count) const;
   int64_t CheckRaw(int64_t count) const;
@@ -45,15 +45,18 @@ class AllgatherSweep {
 int64_t AllgatherSweep::CheckEngine(const std::string& name, int64_t count) const {
   FillInput(count);
   int64_t wrong = count * c_.ranks;
-  EngineAllgather(name, input_.data(), count, dtype_.braid,
-                  [&](const void* out, int64_t total) { wrong = CountWrong(out, total, count); });
+  EngineAllgather(name, input_.data(), count, dtype_.braid, Where(c_),
+                  [&](const void* out, int64_t total) {
+                    c_.memory.Synchronize();
+                    wrong = CountWrong(out, total, count);
+                  });
   return SumOverRanks(c_.comm, wrong);
 }
 
 int64_t AllgatherSweep::CheckRaw(int64_t count) const {
   FillInput(count);
-  Fill(dtype_.braid, output_.data(), count * c_.ranks, [](int64_t) { return 0.0; });
-  RawAllgather(c_.comm, input_.data(), output_.data(), count, dtype_.braid);
+  Fill(c_.memory, dtype_.braid, output_.data(), count * c_.ranks, [](int64_t) { return 0.0; });
+  c_.raw.Allgather(input_.data(), output_.data(), count);
   return SumOverRanks(c_.comm, CountWrong(output_.data(), count * c_.ranks, count));
 }
 
@@ -64,11 +67,10 @@ Row AllgatherSweep::Measure(int64_t count) {
   const int64_t raw_wrong = CheckRaw(count);
 
   FillInput(count);
-  const std::vector<Path> paths = {
-      {"raw", [&] { RawAllgather(c_.comm, input_.data(), output_.data(), count, dtype_.braid); }},
-      {"engine", [&] { EngineAllgather(name, input_.data(), count, dtype_.braid); }},
-  };
-  const std::vector<Measured> m = MeasurePaths(c_.comm, c_.options, paths);
+  const Placement where = Where(c_);
+  const std::vector<Measured> m = MeasureSweep(
+      c_, [&](RawPath& path) { path.Allgather(input_.data(), output_.data(), count); },
+      [&] { EngineAllgather(name, input_.data(), count, dtype_.braid, where); });
 
   const double factor = BusFactor(Collective::kAllgather, c_.ranks);
   Row row;

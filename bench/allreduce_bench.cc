@@ -1,13 +1,12 @@
 // Allreduce sweep: for each size, braid_allreduce_async in place + braid_wait
 // (one tensor name per size, reused by every call so the response cache is warm)
-// against MPI_Allreduce(MPI_IN_PLACE) on the same buffer. The buffer is
-// allocated once at the largest size and reused.
+// against the raw path's allreduce (raw_path.h) on the same buffer. The buffer is
+// allocated once at the largest size, in host or device memory (--device), and
+// reused.
 #include <string>
 
 #include "bench.h"
 #include "buffer.h"
-#include "engine_ops.h"
-#include "raw_ops.h"
 #include "verify.h"
 
 namespace bench {
@@ -19,19 +18,18 @@ class AllreduceSweep {
       : c_(c),
         dtype_(*c.options.dtype),
         pattern_{c.options.op, c.ranks, dtype_.floating},
-        buffer_(static_cast<size_t>(max_count) * dtype_.size),
-        raw_(c.comm, dtype_, c.options.op) {}
+        buffer_(c.memory, static_cast<size_t>(max_count) * dtype_.size) {}
 
   Row Measure(int64_t count);
 
  private:
   int64_t CountWrong(int64_t count) const {
-    return SumOverRanks(c_.comm, bench::CountWrong(dtype_, buffer_.data(), count, [&](int64_t i) {
-                          return pattern_.Expected(i);
-                        }));
+    return SumOverRanks(c_.comm,
+                        bench::CountWrong(c_.memory, dtype_, buffer_.data(), count,
+                                          [&](int64_t i) { return pattern_.Expected(i); }));
   }
   void FillValues(int64_t count) const {
-    Fill(dtype_.braid, buffer_.data(), count,
+    Fill(c_.memory, dtype_.braid, buffer_.data(), count,
          [&](int64_t i) { return pattern_.Value(c_.rank, i); });
   }
 
@@ -39,7 +37,6 @@ class AllreduceSweep {
   const DType& dtype_;
   AllreducePattern pattern_;
   Buffer buffer_;
-  RawAllreducer raw_;
 };
 
 Row AllreduceSweep::Measure(int64_t count) {
@@ -47,20 +44,21 @@ Row AllreduceSweep::Measure(int64_t count) {
   const int64_t bytes = count * static_cast<int64_t>(dtype_.size);
   const std::string name = "bench.allreduce." + std::to_string(bytes);
   void* data = buffer_.data();
+  const Placement where = Where(c_);
+  const auto engine = [&] { EngineAllreduce(name, data, count, dtype_.braid, o.op, where); };
+  const auto raw = [&](RawPath& path) { path.Allreduce(data, count); };
 
   FillValues(count);
-  EngineAllreduce(name, data, count, dtype_.braid, o.op);
+  engine();
+  c_.memory.Synchronize();
   const int64_t engine_wrong = CountWrong(count);
   FillValues(count);
-  raw_.Run(data, count);
+  raw(c_.raw);
   const int64_t raw_wrong = CountWrong(count);
 
-  Fill(dtype_.braid, data, count, [&](int64_t i) { return pattern_.TimingValue(c_.rank, i); });
-  const std::vector<Path> paths = {
-      {"raw", [&] { raw_.Run(data, count); }},
-      {"engine", [&] { EngineAllreduce(name, data, count, dtype_.braid, o.op); }},
-  };
-  const std::vector<Measured> m = MeasurePaths(c_.comm, o, paths);
+  Fill(c_.memory, dtype_.braid, data, count,
+       [&](int64_t i) { return pattern_.TimingValue(c_.rank, i); });
+  const std::vector<Measured> m = MeasureSweep(c_, raw, engine);
 
   const double factor = BusFactor(Collective::kAllreduce, c_.ranks);
   Row row;

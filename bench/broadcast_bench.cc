@@ -1,11 +1,9 @@
-// Broadcast sweep: braid_broadcast_async in place from --root against MPI_Bcast
-// on the same buffer. busbw = algbw (nccl-tests).
+// Broadcast sweep: braid_broadcast_async in place from --root against the raw
+// path's broadcast on the same buffer. busbw = algbw (nccl-tests).
 #include <string>
 
 #include "bench.h"
 #include "buffer.h"
-#include "engine_ops.h"
-#include "raw_ops.h"
 #include "verify.h"
 
 namespace bench {
@@ -17,7 +15,7 @@ class BroadcastSweep {
       : c_(c),
         dtype_(*c.options.dtype),
         root_(c.options.root),
-        buffer_(static_cast<size_t>(max_count) * dtype_.size) {}
+        buffer_(c.memory, static_cast<size_t>(max_count) * dtype_.size) {}
 
   Row Measure(int64_t count);
 
@@ -25,13 +23,13 @@ class BroadcastSweep {
   // The root holds its values; the other ranks hold 0, which the result must replace.
   void FillValues(int64_t count) const {
     const bool root = c_.rank == root_;
-    Fill(dtype_.braid, buffer_.data(), count,
+    Fill(c_.memory, dtype_.braid, buffer_.data(), count,
          [&](int64_t i) { return root ? SenderValue(root_, i) : 0.0; });
   }
   int64_t CountWrong(int64_t count) const {
-    return SumOverRanks(c_.comm, bench::CountWrong(dtype_, buffer_.data(), count, [&](int64_t i) {
-                          return SenderValue(root_, i);
-                        }));
+    return SumOverRanks(c_.comm,
+                        bench::CountWrong(c_.memory, dtype_, buffer_.data(), count,
+                                          [&](int64_t i) { return SenderValue(root_, i); }));
   }
 
   const Context& c_;
@@ -44,19 +42,19 @@ Row BroadcastSweep::Measure(int64_t count) {
   const int64_t bytes = count * static_cast<int64_t>(dtype_.size);
   const std::string name = "bench.broadcast." + std::to_string(bytes);
   void* data = buffer_.data();
+  const Placement where = Where(c_);
+  const auto engine = [&] { EngineBroadcast(name, data, count, dtype_.braid, root_, where); };
+  const auto raw = [&](RawPath& path) { path.Broadcast(data, count, root_); };
 
   FillValues(count);
-  EngineBroadcast(name, data, count, dtype_.braid, root_);
+  engine();
+  c_.memory.Synchronize();
   const int64_t engine_wrong = CountWrong(count);
   FillValues(count);
-  RawBroadcast(c_.comm, data, count, dtype_.braid, root_);
+  raw(c_.raw);
   const int64_t raw_wrong = CountWrong(count);
 
-  const std::vector<Path> paths = {
-      {"raw", [&] { RawBroadcast(c_.comm, data, count, dtype_.braid, root_); }},
-      {"engine", [&] { EngineBroadcast(name, data, count, dtype_.braid, root_); }},
-  };
-  const std::vector<Measured> m = MeasurePaths(c_.comm, c_.options, paths);
+  const std::vector<Measured> m = MeasureSweep(c_, raw, engine);
 
   const double factor = BusFactor(Collective::kBroadcast, c_.ranks);
   Row row;

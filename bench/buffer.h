@@ -1,24 +1,19 @@
-// A page-aligned host buffer, written once at allocation so that no page fault
-// lands inside a timed loop.
+// A buffer of the benchmark, allocated once at the largest size in its Memory
+// (host or device) and freed with it.
 #ifndef BRAID_BENCH_BUFFER_H_
 #define BRAID_BENCH_BUFFER_H_
 
-#include <cstdint>
-#include <cstdlib>
-#include <cstring>
-#include <new>
+#include <cstddef>
+
+#include "memory.h"
 
 namespace bench {
 
 class Buffer {
  public:
-  explicit Buffer(size_t bytes) : bytes_(bytes) {
-    void* p = nullptr;
-    if (posix_memalign(&p, 4096, bytes == 0 ? 1 : bytes) != 0) throw std::bad_alloc();
-    std::memset(p, 0, bytes);
-    data_ = static_cast<char*>(p);
-  }
-  ~Buffer() { std::free(data_); }
+  Buffer(Memory& memory, size_t bytes)
+      : memory_(memory), data_(static_cast<char*>(memory.Allocate(bytes))), bytes_(bytes) {}
+  ~Buffer() { memory_.Free(data_); }
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
 
@@ -26,6 +21,7 @@ class Buffer {
   size_t bytes() const { return bytes_; }
 
  private:
+  Memory& memory_;
   char* data_ = nullptr;
   size_t bytes_ = 0;
 };

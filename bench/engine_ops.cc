@@ -8,15 +8,15 @@
 namespace bench {
 namespace {
 
-// A 1-D host tensor; the shape array outlives the submit call, which copies it.
-struct HostTensor {
-  HostTensor(const void* data, int64_t count, int dtype) : shape{count} {
+// A 1-D tensor; the shape array outlives the submit call, which copies it.
+struct Tensor1D {
+  Tensor1D(const void* data, int64_t count, int dtype, const Placement& where) : shape{count} {
     tensor.data = const_cast<void*>(data);
     tensor.dtype = dtype;
     tensor.ndim = 1;
     tensor.shape = shape;
-    tensor.device = BRAID_DEVICE_CPU;
-    tensor.stream = nullptr;
+    tensor.device = where.device;
+    tensor.stream = where.stream;
   }
   int64_t shape[1];
   braid_tensor_t tensor;
@@ -36,8 +36,8 @@ void EngineFailure(int rc, const char* what, const std::string& name, braid_hand
 }
 
 braid_handle_t SubmitAllreduce(const std::string& name, void* data, int64_t count, int dtype,
-                               int op) {
-  HostTensor t(data, count, dtype);
+                               int op, const Placement& where) {
+  Tensor1D t(data, count, dtype, where);
   braid_handle_t handle = nullptr;
   const int rc = braid_allreduce_async(name.c_str(), &t.tensor, data, op, 1.0, 1.0, &handle);
   if (rc != BRAID_OK) EngineFailure(rc, "braid_allreduce_async", name, nullptr);
@@ -50,12 +50,14 @@ void WaitAndFree(braid_handle_t handle, const std::string& name) {
   braid_handle_free(handle);
 }
 
-void EngineAllreduce(const std::string& name, void* data, int64_t count, int dtype, int op) {
-  WaitAndFree(SubmitAllreduce(name, data, count, dtype, op), name);
+void EngineAllreduce(const std::string& name, void* data, int64_t count, int dtype, int op,
+                     const Placement& where) {
+  WaitAndFree(SubmitAllreduce(name, data, count, dtype, op, where), name);
 }
 
-void EngineBroadcast(const std::string& name, void* data, int64_t count, int dtype, int root) {
-  HostTensor t(data, count, dtype);
+void EngineBroadcast(const std::string& name, void* data, int64_t count, int dtype, int root,
+                     const Placement& where) {
+  Tensor1D t(data, count, dtype, where);
   braid_handle_t handle = nullptr;
   const int rc = braid_broadcast_async(name.c_str(), &t.tensor, root, &handle);
   if (rc != BRAID_OK) EngineFailure(rc, "braid_broadcast_async", name, nullptr);
@@ -63,8 +65,8 @@ void EngineBroadcast(const std::string& name, void* data, int64_t count, int dty
 }
 
 void EngineAllgather(const std::string& name, const void* input, int64_t count, int dtype,
-                     const OutputCheck& check) {
-  HostTensor t(input, count, dtype);
+                     const Placement& where, const OutputCheck& check) {
+  Tensor1D t(input, count, dtype, where);
   braid_handle_t handle = nullptr;
   int rc = braid_allgather_async(name.c_str(), &t.tensor, &handle);
   if (rc != BRAID_OK) EngineFailure(rc, "braid_allgather_async", name, nullptr);

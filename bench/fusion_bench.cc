@@ -1,14 +1,14 @@
 // Fusion: K allreduces of S bytes each, all submitted with braid_allreduce_async
-// before any braid_wait, so the engine can fuse them. Compared with K separate
-// MPI_Allreduce calls on the same K slices and with one MPI_Allreduce of K*S
+// before any braid_wait, so the engine can fuse them. Compared with K separate raw
+// allreduces (raw_path.h) on the same K slices and with one raw allreduce of K*S
 // bytes (the design's target: at most 1.2x the latter). The K tensors are
-// consecutive slices of one buffer; names are "bench.fusion.<k>".
+// consecutive slices of one buffer (host or device memory); names are
+// "bench.fusion.<k>". With the staged raw path, the one host MPI_Allreduce of K*S
+// bytes without the copies is timed as well.
 #include <string>
 
 #include "bench.h"
 #include "buffer.h"
-#include "engine_ops.h"
-#include "raw_ops.h"
 #include "verify.h"
 
 namespace bench {
@@ -22,8 +22,7 @@ class FusionCase {
         tensors_(c.options.fusion_count),
         count_(c.options.fusion_bytes / static_cast<int64_t>(dtype_.size)),
         pattern_{c.options.op, c.ranks, dtype_.floating},
-        buffer_(static_cast<size_t>(count_ * tensors_) * dtype_.size),
-        raw_(c.comm, dtype_, c.options.op) {
+        buffer_(c.memory, static_cast<size_t>(count_ * tensors_) * dtype_.size) {
     for (int k = 0; k < tensors_; ++k) names_.push_back("bench.fusion." + std::to_string(k));
   }
 
@@ -33,25 +32,28 @@ class FusionCase {
   char* Slice(int k) const { return buffer_.data() + k * count_ * dtype_.size; }
   int64_t total() const { return count_ * tensors_; }
 
+  // All tensors submitted, then all waited for, then the stream synchronised.
   void Engine() const {
+    const Placement where = Where(c_);
     std::vector<braid_handle_t> handles(tensors_);
     for (int k = 0; k < tensors_; ++k) {
-      handles[k] = SubmitAllreduce(names_[k], Slice(k), count_, dtype_.braid, c_.options.op);
+      handles[k] = SubmitAllreduce(names_[k], Slice(k), count_, dtype_.braid, c_.options.op, where);
     }
     for (int k = 0; k < tensors_; ++k) WaitAndFree(handles[k], names_[k]);
+    c_.memory.Synchronize();
   }
   void RawSeparate() const {
-    for (int k = 0; k < tensors_; ++k) raw_.Run(Slice(k), count_);
+    for (int k = 0; k < tensors_; ++k) c_.raw.Allreduce(Slice(k), count_);
   }
-  void RawOne() const { raw_.Run(buffer_.data(), total()); }
+  void RawOne() const { c_.raw.Allreduce(buffer_.data(), total()); }
 
   // Fills every slice, runs `path` once and counts the wrong elements of all.
   template <class F>
   int64_t Check(F path) const {
-    Fill(dtype_.braid, buffer_.data(), total(),
+    Fill(c_.memory, dtype_.braid, buffer_.data(), total(),
          [&](int64_t i) { return pattern_.Value(c_.rank, i); });
     path();
-    const int64_t wrong = CountWrong(dtype_, buffer_.data(), total(),
+    const int64_t wrong = CountWrong(c_.memory, dtype_, buffer_.data(), total(),
                                      [&](int64_t i) { return pattern_.Expected(i); });
     return SumOverRanks(c_.comm, wrong);
   }
@@ -62,7 +64,6 @@ class FusionCase {
   int64_t count_;  // elements per tensor
   AllreducePattern pattern_;
   Buffer buffer_;
-  RawAllreducer raw_;
   std::vector<std::string> names_;
 };
 
@@ -71,13 +72,16 @@ Row FusionCase::Measure() {
   const int64_t separate_wrong = Check([&] { RawSeparate(); });
   const int64_t one_wrong = Check([&] { RawOne(); });
 
-  Fill(dtype_.braid, buffer_.data(), total(),
+  Fill(c_.memory, dtype_.braid, buffer_.data(), total(),
        [&](int64_t i) { return pattern_.TimingValue(c_.rank, i); });
-  const std::vector<Path> paths = {
+  std::vector<Path> paths = {
       {"raw one", [&] { RawOne(); }},
       {"raw separate", [&] { RawSeparate(); }},
       {"engine", [&] { Engine(); }},
   };
+  RawPath* host = c_.raw.host_only();
+  if (host != nullptr)
+    paths.push_back({"raw one, host only", [&] { host->Allreduce(nullptr, total()); }});
   const std::vector<Measured> m = MeasurePaths(c_.comm, c_.options, paths);
 
   const int64_t bytes = total() * static_cast<int64_t>(dtype_.size);
@@ -94,6 +98,10 @@ Row FusionCase::Measure() {
   row.raw = MakeStats(bytes, m[0], factor, one_wrong);
   row.raw_separate = MakeStats(bytes, m[1], factor, separate_wrong);
   row.engine = MakeStats(bytes, m[2], factor, engine_wrong);
+  if (host != nullptr) {
+    row.has_raw_host = true;
+    row.raw_host = MakeStats(bytes, m[3], factor, 0);
+  }
   row.ratio = Ratio(row.engine, row.raw);
   return row;
 }

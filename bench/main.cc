@@ -1,17 +1,21 @@
 // braid-bench: nccl-tests-style microbenchmark of braid's engine path against
-// the raw MPI collective. Run as `mpirun -np N braid-bench [options]`.
+// the raw collective on the same buffers. Run as `mpirun -np N braid-bench [options]`.
 //
 // How each size is timed (warmup, adaptive iterations, interleaved rounds, median)
 // is described in measure.h; the columns and bandwidth factors in report.h; the
-// values used to check results in verify.h.
+// values used to check results in verify.h; host or GPU buffers and the raw path
+// on them in device.h and raw_path.h; the GPU kernel mode in kernels.h.
 #include <mpi.h>
 
 #include <cstdio>
 #include <exception>
 #include <string>
+#include <vector>
 
 #include "bench.h"
 #include "braid/braid.h"
+#include "device.h"
+#include "kernels.h"
 #include "options.h"
 #include "report.h"
 
@@ -22,6 +26,13 @@ using bench::Options;
 int Finish(int code) {
   MPI_Finalize();
   return code;
+}
+
+// The same exit code on every rank: the largest.
+int AgreeCode(int code) {
+  int all = code;
+  MPI_Allreduce(&code, &all, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  return all;
 }
 
 // Rank 0 opens the JSON file now, so that a bad path fails before any timing, on
@@ -36,6 +47,18 @@ bool OpenJson(const Options& options, int rank, std::FILE** file) {
   }
   MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
   return ok != 0;
+}
+
+// Writes and closes `file` (rank 0's; nothing elsewhere).
+bool WriteJson(const std::string& text, std::FILE* file, const std::string& path) {
+  if (file == nullptr) return true;
+  const bool ok = std::fwrite(text.data(), 1, text.size(), file) == text.size();
+  if (std::fclose(file) != 0 || !ok) {
+    std::fprintf(stderr, "braid-bench: error: writing %s failed\n", path.c_str());
+    return false;
+  }
+  std::printf("# wrote %s\n", path.c_str());
+  return true;
 }
 
 // braid_init on every rank; false on every rank when any rank failed.
@@ -63,15 +86,71 @@ void Dispatch(const bench::Context& context) {
   }
 }
 
-bool WriteJson(const bench::Report& report, std::FILE* file, const std::string& path) {
-  const std::string text = report.Json();
-  const bool ok = std::fwrite(text.data(), 1, text.size(), file) == text.size();
-  if (std::fclose(file) != 0 || !ok) {
-    std::fprintf(stderr, "braid-bench: error: writing %s failed\n", path.c_str());
-    return false;
+// --kernels: rank 0 times the kernels on its GPU; the other ranks wait. 0 when
+// every result matched, 1 for a wrong element or a failed write, 2 when the
+// kernels could not run.
+int RunKernelMode(const Options& options, const bench::DeviceSetup& setup, int rank,
+                  std::FILE* json) {
+  int code = 0;
+  if (rank == 0) {
+    bench::PrintKernelHeader(setup.info.device_detail, options);
+    std::vector<bench::KernelRow> rows;
+    std::string error;
+    if (!bench::RunKernels(options, *setup.memory, &rows, &error)) {
+      std::fprintf(stderr, "braid-bench: error: --kernels: %s\n", error.c_str());
+      if (json != nullptr) std::fclose(json);
+      code = 2;
+    } else {
+      bench::PrintKernelSummary(rows);
+      for (const bench::KernelRow& r : rows) code = r.wrong != 0 ? 1 : code;
+      const std::string text = bench::KernelJson(setup.info.device_detail, options, rows);
+      if (!WriteJson(text, json, options.json_path)) code = 1;
+    }
   }
-  std::printf("# wrote %s\n", path.c_str());
-  return true;
+  MPI_Bcast(&code, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  return code;
+}
+
+// The collective benchmarks on the device set up; returns the exit code.
+int RunCollectives(const Options& options, const bench::DeviceSetup& setup, MPI_Comm comm, int rank,
+                   int ranks, std::FILE* json) {
+  if (!InitBraid(rank)) {
+    if (json != nullptr) std::fclose(json);
+    return 2;
+  }
+  bench::Report report(options, setup.info, ranks, rank == 0);
+  report.PrintPreamble();
+  try {
+    Dispatch(bench::Context{options, comm, rank, ranks, &report, *setup.memory, *setup.raw});
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "braid-bench: rank %d: %s\n", rank, e.what());
+    MPI_Abort(MPI_COMM_WORLD, 3);
+  }
+  report.PrintEnd();
+  braid_shutdown();
+  int code = report.TotalWrong() == 0 ? 0 : 1;
+  if (json != nullptr && !WriteJson(report.Json(), json, options.json_path)) code = 1;
+  return AgreeCode(code);
+}
+
+int Run(const Options& options, int rank, int ranks) {
+  std::FILE* json = nullptr;
+  if (!OpenJson(options, rank, &json)) return 2;
+  MPI_Comm comm;  // the raw path's and the timing barriers'
+  MPI_Comm_dup(MPI_COMM_WORLD, &comm);
+  int code = 2;
+  {
+    bench::DeviceSetup setup;  // freed (streams, NCCL communicator) before comm
+    if (!bench::SetUpDevice(options, comm, &setup)) {
+      if (json != nullptr) std::fclose(json);
+    } else if (options.kernels) {
+      code = RunKernelMode(options, setup, rank, json);
+    } else {
+      code = RunCollectives(options, setup, comm, rank, ranks, json);
+    }
+  }
+  MPI_Comm_free(&comm);
+  return code;
 }
 
 }  // namespace
@@ -97,27 +176,5 @@ int main(int argc, char** argv) {
     if (rank == 0) std::fprintf(stderr, "braid-bench: error: MPI lacks MPI_THREAD_MULTIPLE\n");
     return Finish(2);
   }
-  std::FILE* json = nullptr;
-  if (!OpenJson(options, rank, &json)) return Finish(2);
-  if (!InitBraid(rank)) return Finish(2);
-
-  MPI_Comm comm;
-  MPI_Comm_dup(MPI_COMM_WORLD, &comm);
-  bench::Report report(options, ranks, rank == 0);
-  report.PrintPreamble();
-  try {
-    Dispatch(bench::Context{options, comm, rank, ranks, &report});
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "braid-bench: rank %d: %s\n", rank, e.what());
-    MPI_Abort(MPI_COMM_WORLD, 3);
-  }
-  report.PrintEnd();
-  braid_shutdown();
-  MPI_Comm_free(&comm);
-
-  bool ok = report.TotalWrong() == 0;
-  if (json != nullptr && !WriteJson(report, json, options.json_path)) ok = false;
-  int all_ok = 0, local_ok = ok;
-  MPI_Allreduce(&local_ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-  return Finish(all_ok ? 0 : 1);
+  return Finish(Run(options, rank, ranks));
 }

@@ -106,6 +106,16 @@ bool SetCollective(const std::string& v, Options* o) {
   return true;
 }
 
+bool SetDevice(const std::string& v, Options* o) {
+  if (v == "cpu")
+    o->device = Device::kCpu;
+  else if (v == "cuda" || v == "gpu")
+    o->device = Device::kCuda;
+  else
+    return false;
+  return true;
+}
+
 bool SetTarget(const std::string& v, Options* o) {
   char* end = nullptr;
   const double s = std::strtod(v.c_str(), &end);
@@ -136,6 +146,15 @@ const std::vector<Flag>& Flags() {
       {"fusion-count", 0, true, "an integer from 1 to 100000",
        IntSetter(&Options::fusion_count, 1, 100000)},
       {"fusion-bytes", 0, true, "a size >= 1 such as 64K", BytesSetter(&Options::fusion_bytes)},
+      {"device", 0, true, "cpu or cuda", SetDevice},
+      {"kernels", 0, false, "",
+       [](const std::string&, Options* o) {
+         o->kernels = true;
+         return true;
+       }},
+      {"count", 0, true, "an integer from 1 to 1000000",
+       IntSetter(&Options::kernel_count, 1, 1000000)},
+      {"bytes", 0, true, "a size >= 1 such as 4K, 256K", BytesSetter(&Options::kernel_bytes)},
       {"json", 'J', true, "a file path",
        [](const std::string& v, Options* o) {
          o->json_path = v;
@@ -174,6 +193,22 @@ bool CheckCombination(const Options& o, std::string* error) {
   }
   if (o.mode == Mode::kFusion && o.collective != Collective::kAllreduce) {
     *error = "--fusion measures allreduce only; drop --collective";
+    return false;
+  }
+  if (o.kernels && o.device != Device::kCuda) {
+    *error = "--kernels times GPU kernels: add --device cuda";
+    return false;
+  }
+  if (o.kernels && o.mode == Mode::kFusion) {
+    *error = "--kernels and --fusion are separate modes; choose one";
+    return false;
+  }
+  if (!o.kernels && (o.kernel_count > 0 || o.kernel_bytes > 0)) {
+    *error = "--count and --bytes set the batch shape of --kernels";
+    return false;
+  }
+  if (o.kernel_bytes % static_cast<int64_t>(o.dtype->size) != 0) {
+    *error = "--bytes must be whole " + std::string(o.dtype->name) + " elements";
     return false;
   }
   if (o.fusion_bytes < static_cast<int64_t>(o.dtype->size)) {
@@ -225,7 +260,8 @@ bool CheckForWorld(const Options& options, int world_size, std::string* error) {
     return false;
   }
   const bool allgather = options.collective == Collective::kAllgather;
-  if (options.mode == Mode::kSweep && SweepCounts(options, allgather ? world_size : 1).empty()) {
+  if (options.mode == Mode::kSweep && !options.kernels &&
+      SweepCounts(options, allgather ? world_size : 1).empty()) {
     *error = std::string("no size from --min-bytes to --max-bytes holds one ") +
              options.dtype->name + (allgather ? " per rank" : "");
     return false;
@@ -253,6 +289,10 @@ const char* CollectiveName(Collective c) {
       return "broadcast";
   }
   return "?";
+}
+
+const char* DeviceName(Device d) {
+  return d == Device::kCuda ? "cuda" : "cpu";
 }
 
 const char* OpName(int op) {

@@ -12,6 +12,7 @@ namespace bench {
 
 enum class Mode { kSweep, kFusion };
 enum class Collective { kAllreduce, kAllgather, kBroadcast };
+enum class Device { kCpu, kCuda };
 
 struct Options {
   Mode mode = Mode::kSweep;
@@ -28,6 +29,10 @@ struct Options {
   double target_seconds = 0.3;  // adaptive: timed seconds per size per path
   int fusion_count = 200;
   int64_t fusion_bytes = int64_t{64} << 10;
+  Device device = Device::kCpu;
+  bool kernels = false;      // --kernels: the GPU pack/unpack kernels instead (kernels.h)
+  int64_t kernel_count = 0;  // --count: tensors of the one batch shape; 0: default shapes
+  int64_t kernel_bytes = 0;  // --bytes: bytes per tensor of that shape
   std::string json_path;
   bool help = false;
 };
@@ -51,6 +56,7 @@ std::string Usage();
 
 const char* CollectiveName(Collective c);
 const char* OpName(int op);
+const char* DeviceName(Device d);
 
 }  // namespace bench
 

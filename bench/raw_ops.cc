@@ -136,4 +136,42 @@ void RawBroadcast(MPI_Comm comm, void* data, int64_t count, int dtype, int root)
   MPI_Bcast(data, CheckedCount(count), MpiType(dtype), root, comm);
 }
 
+namespace {
+
+class MpiRaw final : public RawPath {
+ public:
+  MpiRaw(MPI_Comm comm, const DType& dtype, int op)
+      : comm_(comm), dtype_(dtype), allreducer_(comm, dtype, op) {}
+
+  const char* kind() const override { return "mpi"; }
+  std::string Describe(Collective collective) const override {
+    switch (collective) {
+      case Collective::kAllgather:
+        return "MPI_Allgather";
+      case Collective::kBroadcast:
+        return "MPI_Bcast";
+      default:
+        return "MPI_Allreduce(MPI_IN_PLACE)";
+    }
+  }
+  void Allreduce(void* data, int64_t count) override { allreducer_.Run(data, count); }
+  void Allgather(const void* input, void* output, int64_t count) override {
+    RawAllgather(comm_, input, output, count, dtype_.braid);
+  }
+  void Broadcast(void* data, int64_t count, int root) override {
+    RawBroadcast(comm_, data, count, dtype_.braid, root);
+  }
+
+ private:
+  MPI_Comm comm_;
+  const DType& dtype_;
+  RawAllreducer allreducer_;
+};
+
+}  // namespace
+
+std::unique_ptr<RawPath> MakeMpiRaw(MPI_Comm comm, const DType& dtype, int op) {
+  return std::make_unique<MpiRaw>(comm, dtype, op);
+}
+
 }  // namespace bench

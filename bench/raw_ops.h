@@ -1,5 +1,5 @@
-// The raw path: the MPI collective a user would call instead of braid, on a
-// duplicate of MPI_COMM_WORLD so that it never shares a communicator with braid.
+// The MPI collectives of the raw path (raw_path.h) on host buffers: the mpi kind,
+// and the host part of the staged kind.
 #ifndef BRAID_BENCH_RAW_OPS_H_
 #define BRAID_BENCH_RAW_OPS_H_
 
@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "dtype.h"
+#include "raw_path.h"
 
 namespace bench {
 

@@ -43,17 +43,6 @@ const char* Verdict(bool meets) {
   return meets ? "meets" : "misses";
 }
 
-const char* RawName(Collective c) {
-  switch (c) {
-    case Collective::kAllgather:
-      return "MPI_Allgather";
-    case Collective::kBroadcast:
-      return "MPI_Bcast";
-    default:
-      return "MPI_Allreduce(MPI_IN_PLACE)";
-  }
-}
-
 const char* EngineName(Collective c) {
   switch (c) {
     case Collective::kAllgather:
@@ -114,14 +103,18 @@ void SetSweepStats(Row* row, const std::vector<Measured>& m, double bus_factor, 
   row->raw = MakeStats(row->bytes, m[0], bus_factor, raw_wrong);
   row->engine = MakeStats(row->bytes, m[1], bus_factor, engine_wrong);
   row->ratio = Ratio(row->engine, row->raw);
+  if (m.size() > 2) {
+    row->has_raw_host = true;
+    row->raw_host = MakeStats(row->bytes, m[2], bus_factor, 0);
+  }
 }
 
 double Ratio(const PathStats& engine, const PathStats& raw) {
   return raw.busbw > 0 ? engine.busbw / raw.busbw : 0;
 }
 
-Report::Report(const Options& options, int ranks, bool printer)
-    : options_(options), ranks_(ranks), printer_(printer) {}
+Report::Report(const Options& options, const RunInfo& info, int ranks, bool printer)
+    : options_(options), info_(info), ranks_(ranks), printer_(printer) {}
 
 void Report::PrintPreamble() const {
   if (!printer_) return;
@@ -142,31 +135,49 @@ void Report::PrintPreamble() const {
               BusFactor(o.collective, ranks_));
   std::printf("#   %u hardware threads on rank 0's host, load average %s at start\n",
               std::thread::hardware_concurrency(), LoadAverage().c_str());
-  if (!fusion) {
+  if (info_.device != "cpu") {
+    std::printf("#   device %s: %s\n", info_.device.c_str(), info_.device_detail.c_str());
+    std::printf("#   raw path %s: %s\n", info_.raw_kind.c_str(), info_.raw_reason.c_str());
+    std::printf("#   engine: %s + braid_wait + cudaStreamSynchronize\n",
+                fusion ? "braid_allreduce_async" : EngineName(o.collective));
+    std::printf("#   raw: %s, same buffers\n", info_.raw_detail.c_str());
+  } else if (!fusion) {
     std::printf("#   engine: %s + braid_wait; raw: %s, same buffer\n", EngineName(o.collective),
-                RawName(o.collective));
+                info_.raw_detail.c_str());
   }
   std::printf("#\n");
 }
 
 void Report::PrintSweepHeader() const {
   if (!printer_) return;
-  std::printf("#%53s%-32s%s\n", "", "engine", "raw");
+  const bool host = info_.raw_kind == "staged";
+  if (host) {
+    std::printf("#%53s%-32s%-42s%s\n", "", "engine", "raw", "host MPI alone");
+  } else {
+    std::printf("#%53s%-32s%s\n", "", "engine", "raw");
+  }
   std::printf(
       "#       size         count      type   redop    root     time   algbw   busbw"
-      " #wrong     time   algbw   busbw #wrong   ratio\n");
+      " #wrong     time   algbw   busbw #wrong   ratio%s\n",
+      host ? "     time   busbw   ratio" : "");
   std::printf(
       "#        (B)    (elements)                               (us)  (GB/s)  (GB/s)"
-      "            (us)  (GB/s)  (GB/s)         engine/raw\n");
+      "            (us)  (GB/s)  (GB/s)         engine/raw%s\n",
+      host ? " (us)  (GB/s)  engine/host" : "");
   std::fflush(stdout);
 }
 
 void Report::AddSweepRow(const Row& row) {
   rows_.push_back(row);
   if (!printer_) return;
-  std::printf("%12lld  %12lld  %8s  %6s  %6d%s%s  %6.2f\n", static_cast<long long>(row.bytes),
+  std::printf("%12lld  %12lld  %8s  %6s  %6d%s%s  %6.2f", static_cast<long long>(row.bytes),
               static_cast<long long>(row.count), row.dtype.c_str(), row.op.c_str(), row.root,
               PathColumns(row.engine).c_str(), PathColumns(row.raw).c_str(), row.ratio);
+  if (row.has_raw_host) {
+    std::printf("  %7s  %6.2f  %6.2f", TimeText(row.raw_host.time_us).c_str(), row.raw_host.busbw,
+                Ratio(row.engine, row.raw_host));
+  }
+  std::printf("\n");
   std::fflush(stdout);
 }
 
@@ -190,6 +201,10 @@ void Report::PrintSweepSummary() const {
     std::printf("# largest size %lld B: busbw ratio engine/raw %.3f\n",
                 static_cast<long long>(rows_.back().bytes), rows_.back().ratio);
   }
+  if (rows_.back().has_raw_host) {
+    std::printf("# largest size: busbw ratio engine / host MPI alone (no copies) %.3f\n",
+                Ratio(rows_.back().engine, rows_.back().raw_host));
+  }
   std::fflush(stdout);
 }
 
@@ -201,13 +216,17 @@ void Report::AddFusionRow(const Row& row) {
               row.dtype.c_str(), row.op.c_str());
   std::printf("#%-45s     time   algbw   busbw #wrong  calls/round\n", "");
   std::printf("#%-45s     (us)  (GB/s)  (GB/s)\n", "");
-  char label[3][64];
+  const bool mpi = info_.raw_kind == "mpi";
+  const char* raw_call = mpi                        ? "MPI_Allreduce"
+                         : info_.raw_kind == "nccl" ? "ncclAllReduce"
+                                                    : "staged allreduce";
+  char label[4][64];
   std::snprintf(label[0], 64, "engine: %d async allreduces, then wait all", row.tensors);
-  std::snprintf(label[1], 64, "raw: %d separate MPI_Allreduce", row.tensors);
-  std::snprintf(label[2], 64, "raw: one MPI_Allreduce of %lld B",
-                static_cast<long long>(row.bytes));
-  const PathStats* stats[3] = {&row.engine, &row.raw_separate, &row.raw};
-  for (int i = 0; i < 3; ++i) {
+  std::snprintf(label[1], 64, "raw: %d separate %s", row.tensors, raw_call);
+  std::snprintf(label[2], 64, "raw: one %s of %lld B", raw_call, static_cast<long long>(row.bytes));
+  std::snprintf(label[3], 64, "raw: that MPI_Allreduce alone (host)");
+  const PathStats* stats[4] = {&row.engine, &row.raw_separate, &row.raw, &row.raw_host};
+  for (int i = 0; i < (row.has_raw_host ? 4 : 3); ++i) {
     std::printf("  %-44s%s  %11d\n", label[i], PathColumns(*stats[i]).c_str(), stats[i]->iters);
   }
   const double vs_one = row.engine.time_us / row.raw.time_us;
@@ -215,6 +234,10 @@ void Report::AddFusionRow(const Row& row) {
   std::printf("# time engine / one raw allreduce: %.3f (contract: at most %.1f: %s)\n", vs_one,
               kFusionContract, Verdict(vs_one <= kFusionContract));
   std::printf("# time engine / %d separate raw allreduces: %.3f\n", row.tensors, vs_separate);
+  if (row.has_raw_host) {
+    std::printf("# time engine / that MPI_Allreduce alone on the host: %.3f\n",
+                row.engine.time_us / row.raw_host.time_us);
+  }
   const int64_t wrong = row.engine.wrong + row.raw.wrong + row.raw_separate.wrong;
   std::printf("# #wrong in all: %lld (%s)\n", static_cast<long long>(wrong),
               wrong == 0 ? "OK" : "FAILED");

@@ -41,18 +41,31 @@ struct Row {
   int tensors = 0;
   int64_t tensor_bytes = 0;
   PathStats raw_separate;
+  // staged raw path only: its host MPI collective alone, without the copies.
+  bool has_raw_host = false;
+  PathStats raw_host;
+};
+
+// Where the buffers live and what the raw path is, for the header and the JSON.
+struct RunInfo {
+  std::string device = "cpu";    // --device
+  std::string device_detail;     // cuda: rank 0's GPU and how ranks share GPUs
+  std::string raw_kind = "mpi";  // RawPath::kind()
+  std::string raw_reason;        // why that kind (device memory only)
+  std::string raw_detail;        // what one raw call of --collective does
 };
 
 double BusFactor(Collective collective, int ranks);
 PathStats MakeStats(int64_t bytes, const Measured& measured, double bus_factor, int64_t wrong);
 double Ratio(const PathStats& engine, const PathStats& raw);
-// A sweep row's raw (m[0]) and engine (m[1]) columns and their ratio, over row->bytes.
+// A sweep row's raw (m[0]) and engine (m[1]) columns and their ratio, over row->bytes,
+// and the raw host collective alone (m[2]) when measured.
 void SetSweepStats(Row* row, const std::vector<Measured>& m, double bus_factor, int64_t raw_wrong,
                    int64_t engine_wrong);
 
 class Report {
  public:
-  Report(const Options& options, int ranks, bool printer);
+  Report(const Options& options, const RunInfo& info, int ranks, bool printer);
 
   void PrintPreamble() const;
   void PrintSweepHeader() const;
@@ -68,6 +81,7 @@ class Report {
 
  private:
   const Options& options_;
+  RunInfo info_;
   int ranks_;
   bool printer_;
   std::vector<Row> rows_;

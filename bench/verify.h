@@ -12,8 +12,10 @@
 
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "dtype.h"
+#include "memory.h"
 
 namespace bench {
 
@@ -43,6 +45,26 @@ int64_t CountWrong(const DType& dtype, const void* buf, int64_t count, F expecte
     }
   });
   return wrong;
+}
+
+// The same on a buffer in `memory`: in place on the host, through a host copy on a
+// device.
+template <class F>
+void Fill(Memory& memory, int dtype, void* buf, int64_t count, F value) {
+  if (memory.on_host()) return Fill(dtype, buf, count, value);
+  size_t size = 0;
+  WithCodec(dtype, [&](auto codec) { size = sizeof(typename decltype(codec)::Storage); });
+  std::vector<char> host(static_cast<size_t>(count) * size);
+  Fill(dtype, host.data(), count, value);
+  memory.Upload(buf, host.data(), host.size());
+}
+
+template <class F>
+int64_t CountWrong(Memory& memory, const DType& dtype, const void* buf, int64_t count, F expected) {
+  if (memory.on_host()) return CountWrong(dtype, buf, count, expected);
+  std::vector<char> host(static_cast<size_t>(count) * dtype.size);
+  memory.Download(host.data(), buf, host.size());
+  return CountWrong(dtype, host.data(), count, expected);
 }
 
 inline int64_t SumOverRanks(MPI_Comm comm, int64_t local) {
