@@ -8,6 +8,12 @@ install(TARGETS braid EXPORT braidTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+# The CUDA plugin goes next to libbraid, where libbraid looks for it on the first
+# GPU tensor. It is not part of the exported package: programs link braid::braid
+# only, and libbraid loads the plugin itself.
+if(TARGET braid_cuda)
+  install(TARGETS braid_cuda LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+endif()
 install(DIRECTORY include/braid DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(FILES "${CMAKE_CURRENT_BINARY_DIR}/generated/braid/config.h"
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/braid)

@@ -1,25 +1,29 @@
-// The one place where backends are registered: the MPI host plane always, the NCCL
-// device plane when the build has it.
+// The transport: the MPI host plane always; for each GPU the device plane that the
+// CUDA plugin registers (collectives/device_plane.h), loaded the first time a GPU
+// tensor is executed.
 #include "collectives/transport.h"
 
 #include <map>
+#include <string>
+#include <vector>
 
 #include "braid/config.h"
+#include "collectives/device_plane.h"
 #include "collectives/mpi/mpi_host.h"
-#if BRAID_HAVE_NCCL
-#include "collectives/cuda/cuda_device_ops.h"
-#include "collectives/nccl/nccl_backend.h"
-#endif
 
 namespace braid {
 namespace {
 
-// A device's backend and memory operations, or why it has none.
-struct DevicePlane {
-  std::unique_ptr<Backend> backend;
-  std::unique_ptr<DeviceOps> ops;
-  Status failure;
-};
+// Every rank learns whether every rank's `local` is OK. What follows is collective,
+// so a rank that failed alone must not go on without the others, nor the others
+// without it. A failing rank keeps its own error; the others get `elsewhere`.
+Status AgreeOnOutcome(ControlChannel* control, const Status& local, const std::string& elsewhere) {
+  std::vector<uint64_t> ok{local.ok() ? uint64_t{1} : uint64_t{0}};
+  BRAID_RETURN_IF_ERROR(control->AllreduceBitAnd(&ok));
+  if (!local.ok()) return local;
+  if (ok[0] == 0) return BackendError(elsewhere + " (its error names the cause)");
+  return Status::OK();
+}
 
 class TransportImpl : public Transport {
  public:
@@ -56,33 +60,42 @@ class TransportImpl : public Transport {
   std::map<int, DevicePlane> planes_;
 };
 
-#if BRAID_HAVE_NCCL
 DevicePlane TransportImpl::CreatePlane(int device) {
   DevicePlane plane;
-  nccl::NcclOptions options;
+  if (!DeviceTensorsSupported()) {
+    plane.failure = InvalidArgument(
+        "this build of braid has no GPU data plane (built without CUDA); cannot use " +
+        DeviceName(device));
+    return plane;
+  }
+  ControlChannel* control = host_->control();
+  DevicePlaneFactory factory = nullptr;
+  plane.failure = AgreeOnOutcome(control, LoadDevicePlaneFactory(&factory),
+                                 "the GPU data plane could not be loaded on another rank");
+  if (!plane.failure.ok()) return plane;
+  DevicePlaneOptions options;
   options.device = device;
   options.stall_timeout_seconds = options_.device_stall_timeout_seconds;
-  plane.failure = nccl::CreateNcclBackend(host_->control(), host_->info(), options, &plane.backend);
-  if (plane.failure.ok()) plane.failure = cuda::CudaDeviceOps::Create(device, &plane.ops);
+  options.gpu_backend = options_.gpu_backend;
+  plane = factory(control, host_->info(), host_->backend(), options);
+  if (plane.failure.ok() && (!plane.backend || !plane.ops)) {
+    plane.failure = Internal("the GPU data plane set up nothing for " + DeviceName(device));
+  }
+  // A rank whose plane failed after the others' succeeded must not leave them
+  // running collectives it will never join.
+  plane.failure = AgreeOnOutcome(control, plane.failure,
+                                 "the GPU data plane could not be set up on another rank");
   if (!plane.failure.ok()) {
     plane.backend.reset();
     plane.ops.reset();
   }
   return plane;
 }
-#else
-DevicePlane TransportImpl::CreatePlane(int device) {
-  DevicePlane plane;
-  plane.failure = InvalidArgument("this build of braid has no GPU data plane (built without " +
-                                  std::string("CUDA and NCCL); cannot use ") + DeviceName(device));
-  return plane;
-}
-#endif
 
 }  // namespace
 
 bool DeviceTensorsSupported() {
-  return BRAID_HAVE_NCCL;
+  return BRAID_HAVE_CUDA;
 }
 
 Status CreateTransport(const TransportOptions& options, std::unique_ptr<Transport>* out) {

@@ -1,6 +1,7 @@
 // What the engine gets from collectives/: where this process sits in the job, the
-// control channel and the registered data-plane backends. Created from the MPI world
-// or from a communicator the caller already has.
+// control channel and the data-plane backends: MPI for host memory, and for GPU
+// memory the device plane that the CUDA plugin registers (collectives/device_plane.h).
+// Created from the MPI world or from a communicator the caller already has.
 #pragma once
 
 #include <memory>
@@ -9,6 +10,7 @@
 #include "collectives/backend.h"
 #include "collectives/control_channel.h"
 #include "collectives/device_ops.h"
+#include "collectives/gpu_backend.h"
 #include "common/status.h"
 
 namespace braid {
@@ -34,6 +36,8 @@ struct TransportOptions {
   // A device collective still running this long aborts its communicator and fails
   // (0: never); the engine passes BRAID_STALL_TIMEOUT_SECONDS.
   double device_stall_timeout_seconds = 0.0;
+  // How GPU tensors travel (BRAID_GPU_BACKEND); every rank must pass the same value.
+  GpuBackend gpu_backend = GpuBackend::kAuto;
 };
 
 class Transport {
@@ -43,22 +47,25 @@ class Transport {
   virtual ControlChannel* control() = 0;
   // The backend for buffers on `device`, or null when none can handle it (with
   // the reason in *why when given). A device backend is set up the first time a
-  // device is asked for: every rank must ask at the same point (the executor does,
-  // running the same responses in the same order).
+  // device is asked for (loading the CUDA plugin the first time any is): every rank
+  // must ask at the same point (the executor does, running the same responses in the
+  // same order).
   virtual Backend* BackendFor(int device, Status* why = nullptr) = 0;
   // The memory operations for `device` (a GPU); null for host memory, or when
   // BackendFor(device) has no backend.
   virtual DeviceOps* DeviceOpsFor(int device) = 0;
 };
 
-// Whether this build takes tensors in GPU memory (a device backend is compiled in).
+// Whether this build takes tensors in GPU memory: it was built with CUDA, so the
+// device plane plugin (libbraid_cuda.so) exists. Whether it loads, and whether a GPU
+// is there, is only known when the first GPU tensor comes.
 bool DeviceTensorsSupported();
 
 // Calls `hook` once when MPI_Finalize starts, while MPI still works (the first
 // hook registered in the process wins). MPI must be initialised.
 void CallBeforeMpiFinalize(void (*hook)());
 
-// Builds the transport with every backend this build has registered.
+// Builds the transport: the host plane now, device planes on first use.
 Status CreateTransport(const TransportOptions& options, std::unique_ptr<Transport>* out);
 
 }  // namespace braid

@@ -95,6 +95,18 @@ ConfigVar TimelineVar() {
   return var;
 }
 
+ConfigVar GpuBackendVar() {
+  ConfigVar var;
+  var.info = {"BRAID_GPU_BACKEND", "enum", GpuBackendName(Config().gpu_backend), "auto|nccl|mpi",
+              "How GPU tensors travel: nccl, mpi (host-staged through pinned host memory, also "
+              "how several ranks share one GPU), auto (nccl when built and every local rank has "
+              "its own GPU, else mpi)."};
+  var.apply = [](const std::string& text, Config* c) -> std::string {
+    return ParseGpuBackend(text, &c->gpu_backend) ? "" : "is not a GPU backend";
+  };
+  return var;
+}
+
 const std::vector<ConfigVar>& Registry() {
   static const std::vector<ConfigVar> vars = {
       IntVar("BRAID_FUSION_THRESHOLD_BYTES", &Config::fusion_threshold_bytes, 0, int64_t{1} << 40,
@@ -115,6 +127,7 @@ const std::vector<ConfigVar>& Registry() {
                "0 disables the timeout."),
       LogLevelVar(),
       TimelineVar(),
+      GpuBackendVar(),
   };
   return vars;
 }

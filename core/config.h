@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "collectives/gpu_backend.h"
 #include "common/logging.h"
 #include "common/status.h"
 
@@ -24,6 +25,7 @@ struct Config {
   double stall_timeout_seconds = 0.0;  // 0: stalls are only reported
   LogLevel log_level = LogLevel::kWarning;
   std::string timeline_path;  // empty: no timeline
+  GpuBackend gpu_backend = GpuBackend::kAuto;
 };
 
 // One declared variable, as shown by `braidrun --help-env`.

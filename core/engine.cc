@@ -16,6 +16,7 @@ Status Engine::Create(const EngineOptions& options, const Config& config,
   TransportOptions transport_options;
   transport_options.mpi_comm = options.mpi_comm;
   transport_options.device_stall_timeout_seconds = config.stall_timeout_seconds;
+  transport_options.gpu_backend = config.gpu_backend;
   std::unique_ptr<Transport> transport;
   BRAID_RETURN_IF_ERROR(CreateTransport(transport_options, &transport));
   SetLogRank(transport->info().rank);

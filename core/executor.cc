@@ -5,6 +5,7 @@
 #include "collectives/cpu/reduce.h"
 #include "common/logging.h"
 #include "core/reduce_plan.h"
+#include "core/stats.h"
 
 namespace braid {
 namespace {
@@ -16,6 +17,14 @@ void PostProcess(const ReducePlan& plan, const Request& r, const void* reduced) 
   int64_t n = r.meta.NumElements();
   cpu::ScaleCopy(r.output, reduced, n, r.meta.dtype, plan.postscale);
   if (plan.integer_divisor != 1) cpu::DivideBy(r.output, n, r.meta.dtype, plan.integer_divisor);
+}
+
+// This rank's payload in one executed group (core/stats.h).
+int64_t PayloadBytes(const std::vector<Request>& requests) {
+  int64_t bytes = 0;
+  for (const Request& r : requests)
+    bytes += r.meta.NumElements() * static_cast<int64_t>(DataTypeSize(r.meta.dtype));
+  return bytes;
 }
 
 }  // namespace
@@ -144,6 +153,8 @@ void Executor::RunGroup(const std::vector<Response>& responses, const FusionGrou
       case Collective::kJoin:
         break;  // handled above
     }
+    // Host and device groups alike pass here, so both are counted.
+    if (status.ok()) RecordCollective(agreed.meta.collective, PayloadBytes(*requests));
   }
   for (auto& r : *requests) Finish(&r, status);
 }

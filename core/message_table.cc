@@ -71,7 +71,7 @@ std::string FindMismatchIn(const Submissions& sub) {
   if (sub.metas.empty()) return "";
   if (!AllEqual(sub, CollectiveOf)) return Describe(sub, "operations", CollectiveOf);
   if (!AllEqual(sub, DtypeOf)) return Describe(sub, "data types", DtypeOf);
-  if (!AllEqual(sub, DeviceOf)) return Describe(sub, "devices", DeviceOf);
+  if (!AllEqual(sub, OnGpu)) return Describe(sub, "devices (host or GPU memory)", DeviceOf);
   Collective c = sub.metas[0].collective;
   if (c == Collective::kAllgather) {
     if (!AllEqual(sub, TrailingShapeOf))

@@ -7,6 +7,7 @@
 #include <shared_mutex>
 #include <string>
 
+#include "bindings/c/default_engine.h"
 #include "core/engine.h"
 
 struct braid_handle_s {
@@ -99,6 +100,20 @@ int Submit(braid::Request request, braid_handle_t* out) {
 }
 
 }  // namespace
+
+namespace braid::capi {
+
+Status EnqueueOnDefault(Request request, std::shared_ptr<Handle>* handle) {
+  std::shared_lock<std::shared_mutex> lock(g_engine_mutex);
+  if (!g_engine) return NotInitialized();
+  return g_engine->Enqueue(std::move(request), handle);
+}
+
+int Report(const Status& status) {
+  return ::Report(status);
+}
+
+}  // namespace braid::capi
 
 extern "C" {
 

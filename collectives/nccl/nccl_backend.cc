@@ -9,6 +9,7 @@
 #include "collectives/cuda/batched_copy.h"
 #include "collectives/cuda/cuda_check.h"
 #include "collectives/cuda/device_memory.h"
+#include "collectives/cuda/group_copy.h"
 #include "collectives/nccl/nccl_check.h"
 #include "collectives/nccl/nccl_context.h"
 #include "collectives/nccl/nccl_datatypes.h"
@@ -17,32 +18,6 @@
 namespace braid {
 namespace nccl {
 namespace {
-
-enum class Copy { kPack, kUnpack };
-
-// Copies each buffer to (kPack) or from (kUnpack) its place in `packed`, back to
-// back in order, on `stream`. The seam for the batched pack kernel
-// (collectives/cuda/batched_copy.h): one BatchedCopier::Copy launch over the
-// group's entries replaces these per-buffer copies.
-// Packs the group's buffers back to back into `packed`, or unpacks them, with one
-// batched kernel launch on `stream`.
-Status CopyGroup(const cuda::BatchedCopier& copier, const std::vector<BufferView>& buffers,
-                 char* packed, Copy direction, cudaStream_t stream) {
-  std::vector<cuda::CopyEntry> entries;
-  entries.reserve(buffers.size());
-  int64_t offset = 0;
-  for (const BufferView& b : buffers) {
-    char* in_group = packed + offset;
-    char* in_buffer = static_cast<char*>(b.data);
-    if (direction == Copy::kPack) {
-      entries.push_back(cuda::CopyEntry{in_buffer, in_group, b.count});
-    } else {
-      entries.push_back(cuda::CopyEntry{in_group, in_buffer, b.count});
-    }
-    offset += b.bytes();
-  }
-  return copier.Copy(entries, buffers[0].dtype, 1.0, stream);
-}
 
 std::string Describe(const char* collective, int64_t count, DataType dtype) {
   return std::string(collective) + " of " + std::to_string(count) + " " + DataTypeName(dtype);
@@ -188,10 +163,11 @@ Status NcclBackend::AllreduceMany(const std::vector<BufferView>& buffers, Reduce
   return Run(what, [&]() -> Status {
     BRAID_RETURN_IF_ERROR(OrderAfterAll(buffers));
     BRAID_RETURN_IF_ERROR(OrderAfter(staging.stream));
-    BRAID_RETURN_IF_ERROR(CopyGroup(*copier_, buffers, packed, Copy::kPack, stream()));
+    BRAID_RETURN_IF_ERROR(
+        cuda::CopyGroup(*copier_, buffers, packed, cuda::GroupCopy::kPack, stream()));
     BRAID_CHECK_NCCL(ncclAllReduce(packed, packed, static_cast<size_t>(count), type, nccl_op,
                                    context_->comm(), stream()));
-    return CopyGroup(*copier_, buffers, packed, Copy::kUnpack, stream());
+    return cuda::CopyGroup(*copier_, buffers, packed, cuda::GroupCopy::kUnpack, stream());
   });
 }
 

@@ -29,7 +29,7 @@
 
 #include "collectives/backend.h"
 #include "collectives/control_channel.h"
-#include "collectives/nccl/nccl_args.h"
+#include "collectives/cuda/device_args.h"
 #include "collectives/transport.h"
 #include "common/status.h"
 
@@ -92,7 +92,7 @@ class NcclBackend : public Backend {
   explicit NcclBackend(const NcclOptions& options);
   Status Init(ControlChannel* control, const WorldInfo& world);
   Status CheckUsable() const;
-  BufferRules rules() const { return {device(), options_.check_pointers}; }
+  cuda::BufferRules rules() const { return {"nccl", device(), options_.check_pointers}; }
   Status OrderAfter(void* producer);
   Status OrderAfterAll(const std::vector<BufferView>& buffers);
   template <typename Enqueue>
@@ -108,8 +108,8 @@ class NcclBackend : public Backend {
   std::unique_ptr<CompletionWaiter> waiter_;
   std::unique_ptr<cuda::DeviceBuffer> barrier_;
   std::unique_ptr<cuda::BatchedCopier> copier_;  // packs and unpacks fused groups
-  cudaEvent_t inputs_ready_ = nullptr;  // reused by OrderAfter
-  Status failure_;                      // set once the communicator was aborted
+  cudaEvent_t inputs_ready_ = nullptr;           // reused by OrderAfter
+  Status failure_;                               // set once the communicator was aborted
 };
 
 // Creates an NcclBackend (see NcclBackend::Create) as a braid::Backend.

@@ -130,6 +130,67 @@ int braid_barrier(void);
  * Fails with BRAID_ERR_ABORTED when the engine is shut down first. Collective. */
 int braid_join(int* last_joined_rank);
 
+/* ---- Communication counters (docs/stats.md) ----
+ * Per process (one rank): the collectives executed since start-up or the last
+ * braid_reset_stats, and this rank's payload bytes in them. A fused group counts as
+ * one collective; negotiation traffic is not counted. */
+
+/* Collective kinds (values match braid::Collective). */
+enum { BRAID_ALLREDUCE = 0, BRAID_ALLGATHER = 1, BRAID_BROADCAST = 2, BRAID_BARRIER = 3 };
+
+/* *count and *bytes (either may be NULL) for `collective` (BRAID_ALLREDUCE ...). Works
+ * before init as well. */
+int braid_stats(int collective, int64_t* count, int64_t* bytes);
+/* Sets every counter to zero. */
+int braid_reset_stats(void);
+
+/* ---- Restart ops: local SGD, PR-SGD-Momentum, SlowMo / BMUF ----
+ * (docs/local_sgd.md, docs/pr_sgd_momentum.md, docs/slowmo.md)
+ * An op counts local steps; every `period` steps after `warmup_steps` it restarts:
+ * the registered buffers are averaged over the ranks in ONE allreduce (packed into
+ * one buffer, with slots that check that every rank is at the same step: a rank at
+ * another step makes the restart fail with BRAID_ERR_MISMATCH on every rank). An op
+ * takes contiguous float32 or float64 buffers, all of one dtype on one device; GPU
+ * buffers need the restart GPU kernels in the build. `name` names the op's allreduce:
+ * the same on every rank, unique among the ops and tensors in flight. Ops run on the
+ * default engine (braid_init first). One thread at a time per op. */
+typedef struct braid_restart_s* braid_restart_t;
+
+/* Periodic averaging (local SGD; PR-SGD-Momentum when the momentum buffers are
+ * registered as `averaged`). */
+int braid_local_sgd_create(const char* name, int64_t period, int64_t warmup_steps,
+                           braid_restart_t* op);
+/* SlowMo: every `period` steps xbar = avg(x), s = slow_momentum * s + (x_old - xbar)
+ * / lr, x_old -= slow_lr * lr * s, x = x_old (nesterov != 0: x = x_old - slow_lr * lr *
+ * slow_momentum * s). BMUF: block momentum = slow_momentum, block learning rate =
+ * slow_lr; nesterov != 0 gives BMUF's Nesterov block momentum. */
+int braid_slowmo_create(const char* name, int64_t period, double slow_lr, double slow_momentum,
+                        int nesterov, braid_restart_t* op);
+/* Registers the buffers a restart averages: `params` (SlowMo: the parameters its
+ * outer step moves) and `averaged` (state averaged along, e.g. momentum buffers).
+ * Their element counts, in order, must agree across ranks. They must stay valid until
+ * replaced by the next call or the op is freed. */
+int braid_restart_set_buffers(braid_restart_t op, const braid_tensor_t* params, int num_params,
+                              const braid_tensor_t* averaged, int num_averaged);
+/* SlowMo only: the slow parameters x_old and the slow momentum s, flat buffers with as
+ * many elements as the registered params together (their dtype and device). The
+ * caller zeroes s; braid_restart_init_slow_params sets x_old to the params. */
+int braid_restart_set_slow_buffers(braid_restart_t op, const braid_tensor_t* slow_params,
+                                   const braid_tensor_t* slow_momentum);
+int braid_restart_init_slow_params(braid_restart_t op);
+/* Counts one local step (call it after the base optimizer's step) and restarts when
+ * due; *restarted (may be NULL) is 1 then. `lr`: the base optimizer's current learning
+ * rate (SlowMo; ignored by local SGD). Collective at restart steps. */
+int braid_restart_step(braid_restart_t op, double lr, int* restarted);
+/* Restarts now without counting a step. Collective. */
+int braid_restart_now(braid_restart_t op, double lr);
+/* 1 when the next braid_restart_step restarts, 0 when not, -1 for a NULL op. */
+int braid_restart_due(braid_restart_t op);
+/* The local step counter (e.g. to save and restore it with a checkpoint). */
+int braid_restart_get_step(braid_restart_t op, int64_t* step);
+int braid_restart_set_step(braid_restart_t op, int64_t step);
+void braid_restart_free(braid_restart_t op);
+
 /* Message of the calling thread's last braid call ("" if it succeeded). */
 const char* braid_last_error(void);
 

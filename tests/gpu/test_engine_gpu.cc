@@ -1,5 +1,6 @@
-// GPU tensors through the whole engine (C API -> controller -> executor -> NCCL),
-// one rank per GPU: allreduce with every scaling path, a fused group, allgather,
+// GPU tensors through the whole engine (C API -> controller -> executor -> NCCL
+// with one rank per GPU, or the host-staged MPI path where ranks share one):
+// allreduce with every scaling path, a fused group, allgather,
 // broadcast, mixing host and GPU tensors, and stream ordering against a producer
 // on a non-default stream.
 #include <gtest/gtest.h>

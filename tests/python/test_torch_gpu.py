@@ -1,5 +1,6 @@
-"""braid.torch on CUDA tensors (NCCL: one rank per GPU). Skipped, with the reason,
-where there is no GPU, the build has no GPU data plane, or ranks share a GPU."""
+"""braid.torch on CUDA tensors: over NCCL with one rank per GPU, host-staged over
+MPI when ranks share a GPU (or BRAID_GPU_BACKEND=mpi). Skipped, with the reason,
+where there is no GPU or the build has no GPU data plane."""
 
 import pytest
 
@@ -12,12 +13,9 @@ pytestmark = pytest.mark.gpu
 def gpu(hvd):
     if not torch.cuda.is_available():
         pytest.skip("no GPU visible")
-    if not hvd.nccl_built():
+    if not hvd.cuda_built():
         pytest.skip("this build of braid has no GPU data plane")
-    if hvd.local_size() > torch.cuda.device_count():
-        pytest.skip("NCCL needs one GPU per rank; %d ranks share %d GPU(s) here"
-                    % (hvd.local_size(), torch.cuda.device_count()))
-    device = torch.device("cuda", hvd.local_rank())
+    device = torch.device("cuda", hvd.local_rank() % torch.cuda.device_count())
     torch.cuda.set_device(device)
     return device
 
@@ -104,3 +102,18 @@ def test_distributed_optimizer_trains_a_cuda_model(hvd, gpu):
     w = hvd.allgather(model[0].weight.detach()[None], name="gpu.same")
     for q in range(1, hvd.size()):
         assert torch.equal(w[q], w[0])
+
+
+def test_host_and_gpu_tensors_of_one_name_are_a_clear_error(hvd, gpu):
+    """Rank 0 submits host memory, the others GPU memory: every rank gets the same
+    error naming each rank's device, and the engine goes on working."""
+    if hvd.size() < 2:
+        pytest.skip("needs two ranks")
+    r = hvd.rank()
+    x = torch.ones(8) if r == 0 else torch.ones(8, device=gpu)
+    with pytest.raises(hvd.BraidMismatchError) as err:
+        hvd.allreduce(x, name="gpu.mixed")
+    message = str(err.value)
+    assert "devices" in message and "cpu" in message and "cuda" in message, message
+    y = hvd.allreduce(torch.full((8,), float(r), device=gpu), name="gpu.after_mixed", op=hvd.Sum)
+    assert torch.equal(y.cpu(), torch.full((8,), float(hvd.size() * (hvd.size() - 1) // 2)))

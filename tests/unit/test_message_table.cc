@@ -48,6 +48,11 @@ TEST(FindMismatch, EachKind) {
   EXPECT_NE(with([](RequestMeta* m) { m->op = ReduceOp::kMax; }).find("reduce operations"),
             std::string::npos);
   EXPECT_NE(with([](RequestMeta* m) { m->device = 0; }).find("devices"), std::string::npos);
+  // Ranks may each use their own GPU: only host against GPU memory disagrees.
+  RequestMeta gpu0 = a, gpu1 = a;
+  gpu0.device = 0;
+  gpu1.device = 1;
+  EXPECT_EQ(FindMismatch({gpu0, gpu1}), "");
   EXPECT_NE(with([](RequestMeta* m) { m->prescale = 2; }).find("scale factors"), std::string::npos);
   EXPECT_NE(with([](RequestMeta* m) { m->collective = Collective::kBroadcast; }).find("operations"),
             std::string::npos);

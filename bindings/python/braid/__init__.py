@@ -59,6 +59,20 @@ cross_rank = _C.cross_rank
 cross_size = _C.cross_size
 barrier = _C.barrier
 
+
+def stats():
+    """This process's communication counters: for each collective kind ("allreduce",
+    "allgather", "broadcast", "barrier") {"count": collectives run, "bytes": this
+    rank's payload bytes}, since start-up or reset_stats(). A fused group counts once;
+    negotiation traffic is not counted (docs/stats.md)."""
+    return _C.stats()
+
+
+def reset_stats():
+    """Sets the communication counters to zero (this process only)."""
+    _C.reset_stats()
+
+
 _counter = _itertools.count()
 _counter_lock = _threading.Lock()
 
@@ -181,3 +195,6 @@ def broadcast_async(tensor, root_rank, name=None):
 
 def broadcast(tensor, root_rank, name=None):
     return synchronize(broadcast_async(tensor, root_rank, name))
+
+
+from . import ops  # noqa: E402,F401  (after _C and _name, which it uses)

@@ -81,12 +81,22 @@ py::list ConfigVars() {
   return out;
 }
 
+// What the build has, not what this machine can run: the CUDA plugin (and with it
+// libcudart and libnccl) is only loaded when the first GPU tensor is executed, so
+// these never load it.
+bool CudaBuilt() {
+  return DeviceTensorsSupported();
+}
+bool NcclBuilt() {
+  return BRAID_HAVE_NCCL && DeviceTensorsSupported();
+}
+
 py::dict BuildInfo() {
   py::dict d;
   d["version"] = BRAID_VERSION;
   d["mpi"] = true;
-  d["cuda"] = BRAID_HAVE_CUDA && DeviceTensorsSupported();
-  d["nccl"] = BRAID_HAVE_NCCL && DeviceTensorsSupported();
+  d["cuda"] = CudaBuilt();
+  d["nccl"] = NcclBuilt();
   d["hwloc"] = static_cast<bool>(BRAID_HAVE_HWLOC);
   return d;
 }
@@ -118,8 +128,8 @@ void BindEngine(py::module_& m) {
   });
   m.def("mpi_built", [] { return true; });
   m.def("mpi_enabled", [] { return true; });
-  m.def("nccl_built", [] { return BRAID_HAVE_NCCL && DeviceTensorsSupported(); });
-  m.def("cuda_built", [] { return BRAID_HAVE_CUDA && DeviceTensorsSupported(); });
+  m.def("nccl_built", &NcclBuilt);
+  m.def("cuda_built", &CudaBuilt);
   m.def("config_vars", &ConfigVars, "Every BRAID_* variable: name, type, default, accepted, help.");
   m.def("build_info", &BuildInfo, "Which optional parts this build has.");
 }

@@ -4,10 +4,12 @@
 
 #include "engine.h"
 #include "handle.h"
+#include "ops_binding.h"
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "braid's engine: collectives over MPI on buffer-protocol and DLPack arrays";
   braid::python::BindHandle(m);
   braid::python::BindEngine(m);
   braid::python::BindCollectives(m);
+  braid::python::BindOps(m);
 }

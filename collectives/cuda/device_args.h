@@ -1,5 +1,5 @@
-// Argument checks for the device data plane: every rejection is kInvalidArgument
-// (kInternal for an undersized staging buffer, the caller's bug) naming the
+// Argument checks shared by the device data plane's backends (NCCL, host-staged): every rejection
+// is kInvalidArgument (kInternal for an undersized staging buffer, the caller's bug) naming the
 // collective, raised before anything is enqueued.
 #pragma once
 
@@ -10,11 +10,12 @@
 #include "common/status.h"
 
 namespace braid {
-namespace nccl {
+namespace cuda {
 
 // What a buffer must satisfy: on `device`, and with `check_pointers`, really
 // device (or managed) memory there according to cudaPointerGetAttributes.
 struct BufferRules {
+  const char* backend = "nccl";  // names the backend in messages
   int device = 0;
   bool check_pointers = true;
 };
@@ -31,5 +32,5 @@ Status CheckAllgatherv(const BufferView& send, const BufferView& recv,
                        const std::vector<int64_t>& counts, int rank, int size,
                        const BufferRules& rules);
 
-}  // namespace nccl
+}  // namespace cuda
 }  // namespace braid

@@ -1,0 +1,248 @@
+"""Restart every I steps on Fashion-MNIST: PR-SGD-Momentum (I = 1 is synchronous
+momentum SGD) and SlowMo (tau = I) with the CNN of examples/pytorch_fashion_mnist.py,
+for a fixed number of training samples in total, whatever the number of ranks N.
+
+One run (under the launcher; rank 0 appends one JSON line to --out):
+
+    braidrun -np 4 python bench/experiments/restart.py --period 16 --slowmo \\
+        --total-samples 240000 --out results.jsonl
+
+The sweep (launches every configuration with braidrun, then writes a markdown table
+and a PNG of the training loss against the samples processed):
+
+    python bench/experiments/restart.py --sweep --nps 1 2 4 8 --periods 1 4 16 \\
+        --total-samples 240000 --out-dir restart-results
+
+Each line holds the final test accuracy of the averaged model, the allreduce rounds
+and the payload bytes each rank sent (braid.stats(), counted from the first training
+step to the model average at the end), the training wall time (slowest rank) and the
+training loss curve (mean over ranks).
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "examples"))
+
+import fashion_mnist_data as data  # noqa: E402
+
+CURVE_POINTS = 200
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--period", type=int, default=4, help="I (SlowMo: tau), default 4")
+    p.add_argument("--slowmo", action="store_true", help="SlowMo instead of PR-SGD-Momentum")
+    p.add_argument("--slow-lr", type=float, default=1.0, help="SlowMo alpha (default 1.0)")
+    p.add_argument("--slow-momentum", type=float, default=0.5,
+                   help="SlowMo beta (default 0.5)")
+    p.add_argument("--total-samples", type=int, default=240000,
+                   help="training samples over all ranks together (default 4 epochs)")
+    p.add_argument("--batch-size", type=int, default=64, help="samples per rank per step")
+    p.add_argument("--lr", type=float, default=0.01,
+                   help="learning rate for one rank, multiplied by N (default 0.01)")
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--data-dir", default=data.DEFAULT_DATA_DIR)
+    p.add_argument("--out", default="restart_results.jsonl", help="JSON lines file (appended)")
+    p.add_argument("--sweep", action="store_true", help="launch every configuration")
+    p.add_argument("--nps", type=int, nargs="+", default=[1, 2, 4, 8])
+    p.add_argument("--periods", type=int, nargs="+", default=[1, 4, 16])
+    p.add_argument("--methods", nargs="+", default=["prsgd", "slowmo"],
+                   choices=["prsgd", "slowmo"])
+    p.add_argument("--out-dir", default="restart-results",
+                   help="sweep: where results.jsonl, results.md and loss.png go")
+    return p.parse_args(argv)
+
+
+# ---- one run, on every rank ----
+
+def build_optimizer(hvd, torch, model, args):
+    opt = torch.optim.SGD(model.parameters(), lr=args.lr * hvd.size(), momentum=args.momentum)
+    if args.slowmo:
+        return hvd.SlowMo(opt, period=args.period, slow_lr=args.slow_lr,
+                          slow_momentum=args.slow_momentum, name="experiment")
+    return hvd.PRSGDMomentum(opt, period=args.period, name="experiment")
+
+
+def train(hvd, torch, model, opt, x, y, args):
+    """Local losses of this rank, one per step, and the step count."""
+    import torch.nn.functional as F
+
+    n, b = hvd.size(), args.batch_size
+    steps = max(1, args.total_samples // (n * b))
+    sampler = data.ShardSampler(len(y), n, hvd.rank(), shuffle=True, seed=args.seed)
+    losses, epoch = [], 0
+    model.train()
+    while len(losses) < steps:
+        sampler.set_epoch(epoch)
+        for xb, yb in data.batches(x, y, sampler.indices(), b):
+            if len(losses) == steps:
+                break
+            if len(yb) < b:
+                continue  # equal batches on every rank, every step
+            opt.zero_grad()
+            loss = F.cross_entropy(model(xb), yb)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        epoch += 1
+    return losses, steps
+
+
+def evaluate(hvd, torch, model, x, y):
+    import torch.nn.functional as F
+
+    model.eval()
+    sampler = data.ShardSampler(len(y), hvd.size(), hvd.rank(), shuffle=False, pad=False)
+    totals = torch.zeros(3, dtype=torch.float64)
+    with torch.no_grad():
+        for xb, yb in data.batches(x, y, sampler.indices(), 1000):
+            logits = model(xb)
+            totals[0] += F.cross_entropy(logits, yb, reduction="sum").item()
+            totals[1] += (logits.argmax(1) == yb).sum().item()
+            totals[2] += len(yb)
+    loss_sum, correct, count = hvd.allreduce(totals, name="eval", op=hvd.Sum).tolist()
+    return correct / count, loss_sum / count
+
+
+def curve(torch, hvd, losses, args):
+    """The loss averaged over ranks, per step, thinned to about CURVE_POINTS points."""
+    mean = hvd.allreduce(torch.tensor(losses, dtype=torch.float64), name="curve").tolist()
+    per_step = hvd.size() * args.batch_size
+    stride = max(1, len(mean) // CURVE_POINTS)
+    points = []
+    for start in range(0, len(mean), stride):
+        chunk = mean[start:start + stride]
+        points.append(((start + len(chunk)) * per_step, sum(chunk) / len(chunk)))
+    return {"samples": [p[0] for p in points], "loss": [p[1] for p in points]}
+
+
+def run(args):
+    import torch
+
+    import braid
+    import braid.torch as hvd
+
+    hvd.init()
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // hvd.local_size()))
+    (x, y), (xt, yt) = data.load(args.data_dir, "train"), data.load(args.data_dir, "test")
+    model = data.make_model()
+    hvd.broadcast_parameters(model.state_dict(), root_rank=0)
+    opt = build_optimizer(hvd, torch, model, args)
+
+    braid.reset_stats()
+    start = time.perf_counter()
+    losses, steps = train(hvd, torch, model, opt, x, y, args)
+    if steps % args.period != 0:
+        opt.restart()  # evaluate the average model, as at the end of a period
+    wall = time.perf_counter() - start
+    sent = braid.stats()["allreduce"]  # before the metrics' own collectives
+
+    wall = hvd.allreduce(torch.tensor(wall), name="wall", op=hvd.Max).item()
+    accuracy, test_loss = evaluate(hvd, torch, model, xt, yt)
+    loss_curve = curve(torch, hvd, losses, args)
+    if hvd.rank() == 0:
+        record = {
+            "np": hvd.size(), "method": "slowmo" if args.slowmo else "prsgd",
+            "period": args.period, "total_samples": steps * hvd.size() * args.batch_size,
+            "steps": steps, "batch_size": args.batch_size, "lr": args.lr * hvd.size(),
+            "slow_lr": args.slow_lr if args.slowmo else None,
+            "slow_momentum": args.slow_momentum if args.slowmo else None,
+            "test_accuracy": accuracy, "test_loss": test_loss,
+            "allreduce_rounds": sent["count"], "allreduce_bytes_per_rank": sent["bytes"],
+            "wall_s": wall, "loss_curve": loss_curve,
+        }
+        with open(args.out, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        print("N=%d %s I=%d: test accuracy %.4f, %d allreduces, %.1f MB per rank, %.1f s"
+              % (record["np"], record["method"], args.period, accuracy, sent["count"],
+                 sent["bytes"] / 1e6, wall), flush=True)
+
+
+# ---- the sweep, in one process ----
+
+def sweep(args):
+    os.makedirs(args.out_dir, exist_ok=True)
+    out = os.path.join(args.out_dir, "results.jsonl")
+    for np_ in args.nps:
+        for period in args.periods:
+            for method in args.methods:
+                cmd = [sys.executable, "-m", "braid.runner", "-np", str(np_), sys.executable,
+                       os.path.abspath(__file__), "--period", str(period),
+                       "--total-samples", str(args.total_samples),
+                       "--batch-size", str(args.batch_size), "--lr", str(args.lr),
+                       "--momentum", str(args.momentum), "--seed", str(args.seed),
+                       "--slow-lr", str(args.slow_lr),
+                       "--slow-momentum", str(args.slow_momentum),
+                       "--data-dir", args.data_dir, "--out", out]
+                if method == "slowmo":
+                    cmd.append("--slowmo")
+                print("$ " + " ".join(cmd), flush=True)
+                subprocess.run(cmd, check=True)
+    records = [json.loads(line) for line in open(out) if line.strip()]
+    write_table(records, os.path.join(args.out_dir, "results.md"))
+    write_plot(records, os.path.join(args.out_dir, "loss.png"))
+
+
+def write_table(records, path):
+    lines = ["| N | method | I | steps | test accuracy | allreduce rounds | MB sent per rank "
+             "| wall s |", "|---|---|---|---|---|---|---|---|"]
+    for r in sorted(records, key=lambda r: (r["np"], r["method"], r["period"])):
+        lines.append("| %d | %s | %d | %d | %.4f | %d | %.2f | %.1f |"
+                     % (r["np"], r["method"], r["period"], r["steps"], r["test_accuracy"],
+                        r["allreduce_rounds"], r["allreduce_bytes_per_rank"] / 1e6,
+                        r["wall_s"]))
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print("table: " + path)
+
+
+def write_plot(records, path):
+    try:
+        import matplotlib
+    except ImportError:
+        print("matplotlib is not installed: no plot (pip install matplotlib)")
+        return
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    nps = sorted({r["np"] for r in records})
+    fig, axes = plt.subplots(1, len(nps), figsize=(5 * len(nps), 4), squeeze=False,
+                             sharey=True)
+    for ax, np_ in zip(axes[0], nps):
+        for r in sorted((r for r in records if r["np"] == np_),
+                        key=lambda r: (r["method"], r["period"])):
+            c = r["loss_curve"]
+            ax.plot(c["samples"], c["loss"], label="%s I=%d" % (r["method"], r["period"]),
+                    linestyle="-" if r["method"] == "prsgd" else "--")
+        ax.set_title("N = %d" % np_)
+        ax.set_xlabel("training samples processed")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0][0].set_ylabel("training loss (mean over ranks)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print("plot: " + path)
+
+
+def main():
+    args = parse_args()
+    if args.period < 1:
+        sys.exit("--period must be at least 1")
+    if args.sweep:
+        sweep(args)
+    else:
+        run(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,369 @@
+"""Restart every I steps on top of an ordinary torch optimizer.
+
+- ``LocalSGD``: local SGD; with ``warmup_steps`` post-local SGD (synchronous gradient
+  averaging first). ``average_state`` chooses which optimizer state a restart
+  averages along with the parameters: none, the momentum, or all of it.
+- ``PRSGDMomentum``: PR-SGD-Momentum (Yu, Jin, Yang, ICML 2019), local SGD that
+  averages the parameters and the momentum buffers at every restart. Over
+  ``torch.optim.SGD(momentum=beta)`` this is Option I, with ``nesterov=True``
+  Option II; with period 1 it is synchronous momentum SGD.
+- ``SlowMo`` (Wang, Tantia, Ballas, Rabbat, ICLR 2020) and ``BMUF`` (Chen and Huo,
+  2016): a slow momentum step on the average every period.
+
+Usage::
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    hvd.broadcast_parameters(model.state_dict(), root_rank=0)
+    optimizer = hvd.PRSGDMomentum(optimizer, period=8)
+    for x, y in batches:
+        optimizer.zero_grad()
+        loss_fn(model(x), y).backward()
+        optimizer.step()     # a local step; every 8th also restarts
+
+Every rank must start from the same parameters, wrap the same optimizer the same
+way and call step() equally often. The algorithms run in braid's C++ restart ops
+(braid.ops) on the parameters' own memory: a restart is one allreduce per group of
+parameters of one dtype and device (normally a single group), and it fails on
+every rank, rather than hanging, when the ranks are not at the same step.
+"""
+
+import itertools
+import warnings
+
+import torch
+
+import braid as _braid
+from braid import ops as _ops
+
+_counter = itertools.count()
+_STATE_KEY = "braid_restart"
+_ALL = "all"
+
+
+def _state_selection(average_state):
+    """() | ("momentum_buffer",) | _ALL | a tuple of state names."""
+    if average_state is None or average_state in ("none", ()):
+        return ()
+    if average_state == "momentum":
+        return ("momentum_buffer",)
+    if average_state == _ALL:
+        return _ALL
+    if isinstance(average_state, str):
+        return (average_state,)
+    return tuple(average_state)
+
+
+def _group_params(optimizer):
+    """[(key, [params])]: the parameters by (dtype, device), in param_groups order."""
+    groups = {}
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            groups.setdefault((p.dtype, p.device), []).append(p)
+    if not groups:
+        raise ValueError("the optimizer has no parameters")
+    return list(groups.items())
+
+
+def _key_name(key):
+    dtype, device = key
+    # The device type, not its index: ranks may use different GPUs.
+    return "%s.%s" % (str(dtype).replace("torch.", ""), device.type)
+
+
+def _stream(key):
+    device = key[1]
+    return torch.cuda.current_stream(device).cuda_stream if device.type == "cuda" else 0
+
+
+def _state_tensors(optimizer, params, selection):
+    """The optimizer state a restart averages for `params`, in a fixed order: the
+    selected floating-point tensors (for _ALL, those shaped like their parameter)."""
+    if not selection:
+        return []
+    out = []
+    for p in params:
+        state = optimizer.state.get(p, {})
+        names = sorted(state) if selection == _ALL else selection
+        for n in names:
+            t = state.get(n)
+            if not isinstance(t, torch.Tensor) or not t.is_floating_point():
+                continue
+            if selection == _ALL and t.shape != p.shape:
+                continue  # e.g. Adam's scalar step
+            out.append(t.detach())
+    return out
+
+
+class _RestartOptimizer(torch.optim.Optimizer):
+    """An optimizer that steps the wrapped one and counts its steps in braid's restart
+    ops. The param_groups, state and defaults are the wrapped optimizer's, so LR
+    schedulers and gradient clipping work on the wrapper."""
+
+    _kind = None
+
+    def __init__(self, optimizer, name):
+        # Optimizer.__init__ is not called: the wrapped optimizer owns the state.
+        if isinstance(optimizer, _RestartOptimizer):
+            raise ValueError("the optimizer is already wrapped by %s" % type(optimizer).__name__)
+        self.optimizer = optimizer
+        self._groups = _group_params(optimizer)
+        if name is None:
+            name = "%s.%d" % (self._kind, next(_counter))
+        self._base = "torch.%s" % name
+        self._ops = []
+
+    # The wrapped optimizer's attributes, read through: its load_state_dict replaces them.
+    param_groups = property(lambda self: self.optimizer.param_groups,
+                            lambda self, v: setattr(self.optimizer, "param_groups", v))
+    state = property(lambda self: self.optimizer.state,
+                     lambda self, v: setattr(self.optimizer, "state", v))
+    defaults = property(lambda self: self.optimizer.defaults,
+                        lambda self, v: setattr(self.optimizer, "defaults", v))
+
+    def __repr__(self):
+        return "%s(%r)" % (type(self).__name__, self.optimizer)
+
+    @property
+    def local_steps(self):
+        """Local steps taken so far (warm-up included)."""
+        return self._ops[0].step_count
+
+    def zero_grad(self, set_to_none=True):
+        self.optimizer.zero_grad(set_to_none=set_to_none)
+
+    def add_param_group(self, param_group):
+        raise NotImplementedError("%s: add every param group before wrapping the optimizer"
+                                  % type(self).__name__)
+
+    def _op_name(self, what, key):
+        return "%s.%s.%s" % (self._base, what, _key_name(key))
+
+    @staticmethod
+    def _evaluate(closure):
+        if closure is None:
+            return None
+        with torch.enable_grad():
+            return closure()
+
+    def state_dict(self):
+        """The wrapped optimizer's state dict, plus this wrapper's under
+        "braid_restart": the local step counter (and SlowMo's slow buffers)."""
+        sd = self.optimizer.state_dict()
+        sd[_STATE_KEY] = self._restart_state()
+        return sd
+
+    def load_state_dict(self, state_dict):
+        state_dict = dict(state_dict)
+        ours = state_dict.pop(_STATE_KEY, None)
+        self.optimizer.load_state_dict(state_dict)
+        if ours is None:
+            warnings.warn("%s.load_state_dict: no '%s' entry (a plain optimizer's state?); "
+                          "the step counter starts at 0" % (type(self).__name__, _STATE_KEY))
+            ours = {"kind": self._kind, "step": 0}
+        if ours.get("kind") != self._kind:
+            raise ValueError("%s.load_state_dict: the state is a %s wrapper's"
+                             % (type(self).__name__, ours.get("kind")))
+        self._load_restart_state(ours)
+
+    def _restart_state(self):
+        return {"kind": self._kind, "step": self.local_steps}
+
+    def _load_restart_state(self, ours):
+        for op in self._ops:
+            op.step_count = int(ours["step"])
+
+
+class LocalSGD(_RestartOptimizer):
+    """Local SGD: `optimizer` steps locally and every `period` steps (after
+    `warmup_steps`) the parameters are averaged over the ranks, in one allreduce.
+
+    average_state: the optimizer state averaged with them at a restart: None (the
+    parameters only, like torch's PeriodicModelAverager), "momentum" (the momentum
+    buffers: PR-SGD-Momentum), "all" (every floating-point state tensor shaped like
+    its parameter, e.g. Adam's moments) or a tuple of state names.
+    warmup_steps: the first steps average the gradients instead (synchronous SGD,
+    one allreduce per step): post-local SGD."""
+
+    _kind = "local_sgd"
+
+    def __init__(self, optimizer, period, average_state=None, warmup_steps=0, name=None):
+        super().__init__(optimizer, name)
+        self._selection = _state_selection(average_state)
+        self._ops = [_ops.LocalSGD(period, warmup_steps, name=self._op_name("params", key))
+                     for key, _ in self._groups]
+        # A period-1 averager is a gradient allreduce: one fused collective per step.
+        self._grad_ops = [_ops.LocalSGD(1, name=self._op_name("grads", key))
+                          for key, _ in self._groups] if warmup_steps > 0 else []
+
+    @property
+    def period(self):
+        return self._ops[0].period
+
+    @property
+    def warmup_steps(self):
+        return self._ops[0].warmup_steps
+
+    def step(self, closure=None):
+        loss = self._evaluate(closure)
+        if self.local_steps < self.warmup_steps:
+            self._average_gradients()
+        self.optimizer.step()
+        for (key, params), op in zip(self._groups, self._ops):
+            if op.restart_due:
+                op.set_buffers([p.detach() for p in params],
+                               _state_tensors(self.optimizer, params, self._selection),
+                               _stream(key))
+            op.step()
+        return loss
+
+    def restart(self):
+        """Averages now (collective), without counting a step: e.g. before evaluating
+        or saving a model in the middle of a period."""
+        for (key, params), op in zip(self._groups, self._ops):
+            op.set_buffers([p.detach() for p in params],
+                           _state_tensors(self.optimizer, params, self._selection), _stream(key))
+            op.restart()
+
+    def _average_gradients(self):
+        for (key, params), op in zip(self._groups, self._grad_ops):
+            grads = []
+            for p in params:
+                if p.grad is None:  # unused here this step: contribute zeros
+                    p.grad = torch.zeros_like(p)
+                if p.grad.is_sparse:
+                    raise ValueError("LocalSGD warm-up: sparse gradients are not supported")
+                if not p.grad.is_contiguous():
+                    p.grad = p.grad.contiguous()
+                grads.append(p.grad.detach())
+            op.set_buffers(grads, (), _stream(key))
+            op.step()
+
+    def _load_restart_state(self, ours):
+        super()._load_restart_state(ours)
+        for op in self._grad_ops:
+            op.step_count = min(int(ours["step"]), self.warmup_steps)
+
+
+class PRSGDMomentum(LocalSGD):
+    """PR-SGD-Momentum: local momentum SGD whose restart every `period` steps averages
+    the parameters and the momentum buffers (one allreduce). Wrap
+    torch.optim.SGD(momentum=beta) for Option I (heavy ball) or
+    SGD(momentum=beta, nesterov=True) for Option II. With period 1 it is synchronous
+    momentum SGD on the averaged gradient."""
+
+    def __init__(self, optimizer, period, warmup_steps=0, name=None):
+        super().__init__(optimizer, period, average_state="momentum",
+                         warmup_steps=warmup_steps, name=name)
+
+
+class SlowMo(_RestartOptimizer):
+    """SlowMo: `optimizer` (any base optimizer, learning rate lr) steps locally; every
+    `period` (tau) steps
+
+        xbar = avg(x); s = slow_momentum * s + (x_old - xbar) / lr
+        x_old = x_old - slow_lr * lr * s;  x = x_old on every rank
+
+    (nesterov: x = x_old - slow_lr * lr * slow_momentum * s). With slow_momentum=0
+    and slow_lr=1 this is local SGD. lr is read from the param groups at each
+    restart (they must agree). base_state, what happens to the base optimizer's
+    state (e.g. momentum buffers) at a restart: "keep" (default: no extra bytes on
+    the wire, and slow_momentum=0, slow_lr=1 is then exactly LocalSGD with
+    average_state=None), "reset" (cleared, as for a fresh optimizer) or "average"
+    (averaged in the same allreduce)."""
+
+    _kind = "slowmo"
+
+    def __init__(self, optimizer, period, slow_lr=1.0, slow_momentum=0.5, base_state="keep",
+                 nesterov=False, name=None):
+        if base_state not in ("keep", "reset", "average"):
+            raise ValueError("SlowMo: base_state must be 'keep', 'reset' or 'average' (got %r)"
+                             % (base_state,))
+        super().__init__(optimizer, name)
+        self.base_state = base_state
+        self._ops = [_ops.SlowMo(period, slow_lr, slow_momentum, nesterov,
+                                 name=self._op_name("params", key)) for key, _ in self._groups]
+        self._slow = []
+        for (dtype, device), params in self._groups:
+            n = sum(p.numel() for p in params)
+            self._slow.append((torch.zeros(n, dtype=dtype, device=device),
+                               torch.zeros(n, dtype=dtype, device=device)))
+        self._started = False  # x_old holds the starting point
+
+    @property
+    def period(self):
+        return self._ops[0].period
+
+    def step(self, closure=None):
+        loss = self._evaluate(closure)
+        if not self._started:
+            self._start()
+        self.optimizer.step()
+        due = [op.restart_due for op in self._ops]
+        lr = self._lr() if any(due) else 0.0
+        for i, op in enumerate(self._ops):
+            if due[i]:
+                self._register(i)
+            if op.step(lr) and self.base_state == "reset":
+                for p in self._groups[i][1]:
+                    self.optimizer.state.pop(p, None)
+        return loss
+
+    def restart(self):
+        """Runs the outer step now (collective), without counting a step."""
+        if not self._started:
+            self._start()
+        lr = self._lr()
+        for i, op in enumerate(self._ops):
+            self._register(i)
+            op.restart(lr)
+
+    def _start(self):
+        """x_old = the parameters: the first period starts where the ranks start."""
+        for i, op in enumerate(self._ops):
+            self._register(i)
+            op.init_slow_params()
+        self._started = True
+
+    def _register(self, i):
+        key, params = self._groups[i]
+        averaged = (_state_tensors(self.optimizer, params, _ALL)
+                    if self.base_state == "average" else [])
+        x_old, s = self._slow[i]
+        self._ops[i].set_buffers([p.detach() for p in params], x_old, s, averaged, _stream(key))
+
+    def _lr(self):
+        lrs = sorted({float(g["lr"]) for g in self.param_groups})
+        if len(lrs) != 1:
+            raise ValueError("SlowMo needs one learning rate across the param groups (got %s)"
+                             % lrs)
+        return lrs[0]
+
+    def _restart_state(self):
+        state = super()._restart_state()
+        state["started"] = self._started
+        state["slow_params"] = [x.detach().clone() for x, _ in self._slow]
+        state["slow_momentum"] = [s.detach().clone() for _, s in self._slow]
+        return state
+
+    def _load_restart_state(self, ours):
+        super()._load_restart_state(ours)
+        with torch.no_grad():
+            for (x_old, s), x_saved, s_saved in zip(self._slow, ours["slow_params"],
+                                                    ours["slow_momentum"]):
+                x_old.copy_(x_saved)
+                s.copy_(s_saved)
+        self._started = bool(ours["started"])
+
+
+class BMUF(SlowMo):
+    """BMUF (Chen and Huo, 2016) as SlowMo: block momentum eta = slow_momentum (default
+    1 - 1/N, the paper's choice), block learning rate zeta = slow_lr. nesterov=True
+    (default) is BMUF's Nesterov block momentum: each block starts from
+    x_old - slow_lr * lr * slow_momentum * s, i.e. x_old + eta * Delta."""
+
+    def __init__(self, optimizer, period, block_momentum=None, block_lr=1.0, nesterov=True,
+                 base_state="keep", name=None):
+        if block_momentum is None:
+            block_momentum = 1.0 - 1.0 / _braid.size()
+        super().__init__(optimizer, period, slow_lr=block_lr, slow_momentum=block_momentum,
+                         base_state=base_state, nesterov=nesterov, name=name)

@@ -1,0 +1,25 @@
+#include "collectives/cuda/group_copy.h"
+
+namespace braid {
+namespace cuda {
+
+Status CopyGroup(const BatchedCopier& copier, const std::vector<BufferView>& buffers, char* packed,
+                 GroupCopy direction, cudaStream_t stream) {
+  if (buffers.empty()) return Status::OK();
+  std::vector<CopyEntry> entries;
+  entries.reserve(buffers.size());
+  int64_t offset = 0;
+  for (const BufferView& b : buffers) {
+    char* in_group = packed + offset;
+    if (direction == GroupCopy::kPack) {
+      entries.push_back(CopyEntry{b.data, in_group, b.count});
+    } else {
+      entries.push_back(CopyEntry{in_group, b.data, b.count});
+    }
+    offset += b.bytes();
+  }
+  return copier.Copy(entries, buffers[0].dtype, 1.0, stream);
+}
+
+}  // namespace cuda
+}  // namespace braid

@@ -1,0 +1,131 @@
+#include "collectives/staged/staged_backend.h"
+
+#include <string>
+#include <vector>
+
+#include "collectives/cuda/batched_copy.h"
+#include "collectives/cuda/device_args.h"
+#include "collectives/cuda/group_copy.h"
+#include "collectives/staged/staging_pipeline.h"
+
+namespace braid {
+namespace staged {
+namespace {
+
+constexpr const char* kName = "mpi (host-staged)";
+
+class StagedBackend : public Backend {
+ public:
+  StagedBackend(Backend* host, const WorldInfo& world, std::unique_ptr<StagingPipeline> pipeline,
+                std::unique_ptr<cuda::BatchedCopier> copier)
+      : host_(host),
+        rank_(world.rank),
+        size_(world.size),
+        pipeline_(std::move(pipeline)),
+        copier_(std::move(copier)) {}
+
+  const char* name() const override { return kName; }
+  bool CanHandle(int device) const override { return device == pipeline_->device(); }
+
+  Status Allreduce(const BufferView& buf, ReduceOp op) override {
+    BRAID_RETURN_IF_ERROR(cuda::CheckBuffer(buf, rules(), "allreduce"));
+    if (buf.count == 0) return Status::OK();
+    BRAID_RETURN_IF_ERROR(pipeline_->OrderAfter(buf.stream));
+    return Conclude(pipeline_->Allreduce(host_, buf.data, buf.count, buf.dtype, op));
+  }
+
+  // The group is packed into `staging` on the device (one kernel launch), reduced
+  // there as one buffer, and unpacked after the last segment has come back.
+  Status AllreduceMany(const std::vector<BufferView>& buffers, ReduceOp op,
+                       const BufferView& staging) override {
+    if (buffers.empty()) return Status::OK();
+    if (buffers.size() == 1) return Allreduce(buffers[0], op);
+    int64_t total = 0;
+    BRAID_RETURN_IF_ERROR(cuda::CheckGroup(buffers, staging, rules(), &total));
+    if (total == 0) return Status::OK();
+    for (const BufferView& b : buffers) BRAID_RETURN_IF_ERROR(pipeline_->OrderAfter(b.stream));
+    BRAID_RETURN_IF_ERROR(pipeline_->OrderAfter(staging.stream));
+    const DataType dtype = buffers[0].dtype;
+    char* packed = static_cast<char*>(staging.data);
+    Status status =
+        cuda::CopyGroup(*copier_, buffers, packed, cuda::GroupCopy::kPack, pipeline_->to_host());
+    const int64_t count = total / static_cast<int64_t>(DataTypeSize(dtype));
+    const Status reduced = pipeline_->Allreduce(host_, packed, count, dtype, op);
+    if (status.ok()) status = reduced;
+    if (status.ok()) {
+      status = cuda::CopyGroup(*copier_, buffers, packed, cuda::GroupCopy::kUnpack,
+                               pipeline_->to_device());
+    }
+    return Conclude(status);
+  }
+
+  Status Allgatherv(const BufferView& send, const BufferView& recv,
+                    const std::vector<int64_t>& counts) override {
+    BRAID_RETURN_IF_ERROR(cuda::CheckAllgatherv(send, recv, counts, rank_, size_, rules()));
+    if (recv.count == 0) return Status::OK();
+    const int64_t elem = static_cast<int64_t>(DataTypeSize(recv.dtype));
+    int64_t before = 0;
+    for (int r = 0; r < rank_; ++r) before += counts[r];
+    char* host = nullptr;
+    BRAID_RETURN_IF_ERROR(pipeline_->HostBuffer(recv.bytes(), &host));
+    BRAID_RETURN_IF_ERROR(pipeline_->OrderAfter(send.stream));
+    BRAID_RETURN_IF_ERROR(pipeline_->OrderAfter(recv.stream));
+    Status status = pipeline_->CopyToHost(send.data, host + before * elem, send.bytes());
+    BufferView host_recv{host, recv.count, recv.dtype, kCpuDevice, nullptr};
+    BufferView host_send = host_recv.Slice(before, counts[rank_]);
+    BRAID_RETURN_IF_ERROR(host_->Allgatherv(host_send, host_recv, counts));
+    if (status.ok()) status = pipeline_->CopyToDevice(host, recv.data, recv.bytes());
+    return Conclude(status);
+  }
+
+  Status Broadcast(const BufferView& buf, int root) override {
+    BRAID_RETURN_IF_ERROR(cuda::CheckBuffer(buf, rules(), "broadcast"));
+    if (root < 0 || root >= size_) {
+      return InvalidArgument(std::string(kName) + " broadcast: root " + std::to_string(root) +
+                             " outside [0, " + std::to_string(size_) + ")");
+    }
+    if (buf.count == 0) return Status::OK();
+    char* host = nullptr;
+    BRAID_RETURN_IF_ERROR(pipeline_->HostBuffer(buf.bytes(), &host));
+    BRAID_RETURN_IF_ERROR(pipeline_->OrderAfter(buf.stream));
+    Status status;
+    if (rank_ == root) status = pipeline_->CopyToHost(buf.data, host, buf.bytes());
+    BRAID_RETURN_IF_ERROR(
+        host_->Broadcast(BufferView{host, buf.count, buf.dtype, kCpuDevice}, root));
+    if (status.ok() && rank_ != root) status = pipeline_->CopyToDevice(host, buf.data, buf.bytes());
+    return Conclude(status);
+  }
+
+  Status Barrier() override { return host_->Barrier(); }
+
+ private:
+  cuda::BufferRules rules() const { return {kName, pipeline_->device(), true}; }
+
+  // Waits for both copy streams; the first error wins.
+  Status Conclude(const Status& status) {
+    const Status finished = pipeline_->Finish();
+    return status.ok() ? finished : status;
+  }
+
+  Backend* host_;
+  int rank_;
+  int size_;
+  std::unique_ptr<StagingPipeline> pipeline_;
+  std::unique_ptr<cuda::BatchedCopier> copier_;
+};
+
+}  // namespace
+
+Status CreateStagedBackend(Backend* host, const WorldInfo& world, int device,
+                           const StagedOptions& options, std::unique_ptr<Backend>* out) {
+  if (host == nullptr) return InvalidArgument("staged: no host backend");
+  std::unique_ptr<StagingPipeline> pipeline;
+  BRAID_RETURN_IF_ERROR(StagingPipeline::Create(device, options.segment_bytes, &pipeline));
+  std::unique_ptr<cuda::BatchedCopier> copier;
+  BRAID_RETURN_IF_ERROR(cuda::BatchedCopier::Create(device, &copier));
+  out->reset(new StagedBackend(host, world, std::move(pipeline), std::move(copier)));
+  return Status::OK();
+}
+
+}  // namespace staged
+}  // namespace braid

@@ -1,0 +1,50 @@
+#include "core/stats.h"
+
+#include <atomic>
+
+namespace braid {
+namespace {
+
+constexpr int kKinds = 5;  // the values of Collective
+
+struct Counter {
+  std::atomic<int64_t> count{0};
+  std::atomic<int64_t> bytes{0};
+};
+
+Counter* Counters() {
+  static Counter counters[kKinds];
+  return counters;
+}
+
+int Index(Collective c) {
+  int i = static_cast<int>(c);
+  return i >= 0 && i < kKinds ? i : -1;
+}
+
+}  // namespace
+
+void RecordCollective(Collective collective, int64_t bytes) {
+  int i = Index(collective);
+  if (i < 0) return;
+  Counters()[i].count.fetch_add(1, std::memory_order_relaxed);
+  Counters()[i].bytes.fetch_add(bytes, std::memory_order_relaxed);
+}
+
+CollectiveCounts ReadStats(Collective collective) {
+  CollectiveCounts out;
+  int i = Index(collective);
+  if (i < 0) return out;
+  out.count = Counters()[i].count.load(std::memory_order_relaxed);
+  out.bytes = Counters()[i].bytes.load(std::memory_order_relaxed);
+  return out;
+}
+
+void ResetStats() {
+  for (int i = 0; i < kKinds; ++i) {
+    Counters()[i].count.store(0, std::memory_order_relaxed);
+    Counters()[i].bytes.store(0, std::memory_order_relaxed);
+  }
+}
+
+}  // namespace braid

@@ -1,0 +1,39 @@
+// Communication counters: how many collectives this process (one rank) has run and
+// how many payload bytes it contributed to them, per collective kind. They measure
+// what an algorithm sends (a restart every I steps against an allreduce every step)
+// instead of leaving it to be claimed.
+//
+// A collective is one executed group: a fused allreduce of many tensors counts once,
+// with the bytes of all of them. Bytes are this rank's payload (allreduce: the
+// tensors reduced; allgather: this rank's input; broadcast: the buffer, on every
+// rank), not the wire traffic of the algorithm the backend chooses (a ring allreduce
+// sends about 2 (N-1)/N times the payload). The control plane's negotiation rounds
+// are not counted. Joined ranks count the collectives they stand in for.
+//
+// The counters are per process, not per engine: the C API and the Python extension
+// each hold a default engine, and both report the same process-wide numbers.
+//
+// Threading: every function is thread-safe (relaxed atomics: a snapshot taken while
+// collectives run may mix counts from before and after one of them).
+#pragma once
+
+#include <cstdint>
+
+#include "common/types.h"
+
+namespace braid {
+
+struct CollectiveCounts {
+  int64_t count = 0;
+  int64_t bytes = 0;
+};
+
+// Adds one executed collective of `bytes` payload bytes (this rank's).
+void RecordCollective(Collective collective, int64_t bytes);
+
+// The counts for `collective` since start-up or the last ResetStats().
+CollectiveCounts ReadStats(Collective collective);
+
+void ResetStats();
+
+}  // namespace braid
