@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Python suites: the launcher's own tests in one process, then every other test
-# under `braidrun -np 2` and `braidrun -np 3`. Prints one closing line with the
-# totals (rank 0's results of each run). Expects scripts/python_env.sh to have run.
+# under `braidrun -np 2` and `braidrun -np 3`, and the restart algorithms' suites
+# also at -np 4 (their references simulate N = 2, 3 and 4 workers). Prints one
+# closing line with the totals (rank 0's results of each run). Expects scripts/python_env.sh to have run.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 venv="${BRAID_VENV:-$root/.venv}"
@@ -14,12 +15,16 @@ cd "$root"
 status=0
 python -m pytest -q -p no:cacheprovider tests/python/test_braidrun.py \
   --junitxml="$results/launcher.rank0.xml" || status=1
+run_under() {  # NP TAG PYTEST-ARGS...: each rank writes its own report; rank 0's counts
+  local np="$1" tag="$2"
+  shift 2
+  echo "== pytest under braidrun -np $np: $*"
+  braidrun -np "$np" sh -c 'exec python -m pytest -q -p no:cacheprovider "$@" \
+      --junitxml="$0.rank${OMPI_COMM_WORLD_RANK}.xml"' "$results/$tag" "$@" || status=1
+}
 for np in 2 3; do
-  echo "== pytest under braidrun -np $np"
-  # Each rank writes its own report; rank 0's is counted.
-  braidrun -np "$np" sh -c 'exec python -m pytest -q -p no:cacheprovider tests/python \
-      --ignore=tests/python/test_braidrun.py \
-      --junitxml="$0/np$1.rank${OMPI_COMM_WORLD_RANK}.xml"' "$results" "$np" || status=1
+  run_under "$np" "np$np" tests/python --ignore=tests/python/test_braidrun.py
 done
+run_under 4 restart.np4 tests/python/test_torch_restart.py tests/python/test_torch_restart_slowmo.py
 python "$root/scripts/junit_summary.py" "$results"/*.rank0.xml || status=1
 exit $status

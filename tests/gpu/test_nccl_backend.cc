@@ -17,6 +17,7 @@
 #include "collectives/cuda/device_memory.h"
 #include "collectives/nccl/nccl_backend.h"
 #include "collectives/transport.h"
+#include "device_backend_checks.h"
 #include "nccl_test_util.h"
 
 namespace braid::nccl {
@@ -24,12 +25,6 @@ namespace {
 
 using namespace braid::nccl::testing;  // NOLINT: the suite's own helpers
 using Clock = std::chrono::steady_clock;
-
-constexpr DataType kTypes[] = {DataType::kUInt8,   DataType::kInt8,    DataType::kInt32,
-                               DataType::kInt64,   DataType::kFloat16, DataType::kBFloat16,
-                               DataType::kFloat32, DataType::kFloat64};
-constexpr ReduceOp kOps[] = {ReduceOp::kSum, ReduceOp::kMin, ReduceOp::kMax, ReduceOp::kProduct};
-constexpr int64_t kSizes[] = {0, 1, 17, (int64_t{1} << 20) + 3, int64_t{64} << 20};
 
 class NcclBackendTest : public ::testing::Test {
  protected:
@@ -48,6 +43,7 @@ class NcclBackendTest : public ::testing::Test {
   void SetUp() override { ASSERT_NE(backend_, nullptr) << "the suite's set-up failed"; }
 
   static NcclBackend& nccl() { return *backend_; }
+  static DevicePlace place() { return {backend_->rank(), backend_->size(), backend_->device()}; }
   static int device() { return backend_->device(); }
   static std::unique_ptr<cuda::DeviceBuffer> Alloc(int64_t bytes) {
     std::unique_ptr<cuda::DeviceBuffer> buf;
@@ -72,64 +68,13 @@ TEST_F(NcclBackendTest, HandlesItsOwnDeviceOnly) {
 }
 
 TEST_F(NcclBackendTest, AllreduceEveryDtypeOpAndSize) {
-  auto buf = Alloc(kSizes[4] * 8);
-  const int rank = nccl().rank(), size = nccl().size();
-  for (DataType dtype : kTypes) {
-    for (ReduceOp op : kOps) {
-      for (int64_t n : kSizes) {
-        SCOPED_TRACE(std::string(DataTypeName(dtype)) + " " + ReduceOpName(op) +
-                     " n=" + std::to_string(n));
-        auto input = Image(dtype, n, [&](int64_t i) { return Input(dtype, op, rank, i); });
-        ASSERT_TRUE(Upload(input, buf->data()));
-        Status st = nccl().Allreduce(View(buf->data(), n, dtype, device()), op);
-        ASSERT_TRUE(st.ok()) << st.ToString();
-        auto want = Image(dtype, n, [&](int64_t i) { return Reduced(dtype, op, size, i); });
-        EXPECT_EQ(FirstMismatch(Download(buf->data(), want.size()), want, dtype), -1);
-      }
-    }
-  }
-  // An empty buffer may have no memory at all.
-  EXPECT_TRUE(
-      nccl().Allreduce(View(nullptr, 0, DataType::kFloat32, device()), ReduceOp::kSum).ok());
+  CheckAllreduceEverywhere(nccl(), place(), {0, 1, 17, (int64_t{1} << 20) + 3, int64_t{64} << 20});
 }
 
-// The group goes through `staging`: afterwards it holds the reduced concatenation,
-// and every buffer holds its own part of it.
 TEST_F(NcclBackendTest, AllreduceManyPacksIntoStagingAndUnpacks) {
-  const std::vector<int64_t> counts = {17, 0, (1 << 20) + 3, 1, 5};
-  const int rank = nccl().rank(), size = nccl().size();
   for (DataType dtype : {DataType::kFloat32, DataType::kInt32, DataType::kBFloat16}) {
     for (ReduceOp op : {ReduceOp::kSum, ReduceOp::kMax, ReduceOp::kProduct}) {
-      SCOPED_TRACE(std::string(DataTypeName(dtype)) + " " + ReduceOpName(op));
-      const int64_t elem = static_cast<int64_t>(DataTypeSize(dtype));
-      std::vector<std::unique_ptr<cuda::DeviceBuffer>> owned;
-      std::vector<BufferView> views;
-      int64_t total = 0;
-      for (int64_t n : counts) {
-        owned.push_back(Alloc(n * elem));
-        auto in = Image(dtype, n, [&](int64_t i) { return Input(dtype, op, rank, total + i); });
-        ASSERT_TRUE(Upload(in, owned.back()->data()));
-        views.push_back(View(owned.back()->data(), n, dtype, device()));
-        total += n;
-      }
-      const int64_t spare = 64;  // past the group: must stay untouched
-      auto staging = Alloc((total + spare) * elem);
-      ASSERT_EQ(cudaMemset(staging->data(), 0x7f, (total + spare) * elem), cudaSuccess);
-      Status st =
-          nccl().AllreduceMany(views, op, View(staging->data(), total + spare, dtype, device()));
-      ASSERT_TRUE(st.ok()) << st.ToString();
-      auto want = Image(dtype, total, [&](int64_t i) { return Reduced(dtype, op, size, i); });
-      auto packed = Download(staging->data(), (total + spare) * elem);
-      EXPECT_EQ(FirstMismatch({packed.begin(), packed.begin() + total * elem}, want, dtype), -1);
-      EXPECT_EQ(std::vector<char>(packed.begin() + total * elem, packed.end()),
-                std::vector<char>(spare * elem, 0x7f));
-      int64_t offset = 0;
-      for (size_t b = 0; b < views.size(); ++b) {
-        const int64_t bytes = counts[b] * elem;
-        std::vector<char> part(want.begin() + offset, want.begin() + offset + bytes);
-        EXPECT_EQ(FirstMismatch(Download(views[b].data, bytes), part, dtype), -1) << "buffer " << b;
-        offset += bytes;
-      }
+      CheckAllreduceMany(nccl(), place(), dtype, op, /*spare=*/64);
     }
   }
 }
@@ -174,38 +119,8 @@ TEST_F(NcclBackendTest, AllreduceManyRejectsABadGroupAndStaysUsable) {
 }
 
 TEST_F(NcclBackendTest, AllgathervOutOfPlaceAndInPlace) {
-  const int rank = nccl().rank(), size = nccl().size();
-  for (const GatherCase& c : kGatherCases) {
-    for (DataType dtype :
-         {DataType::kFloat32, DataType::kInt64, DataType::kUInt8, DataType::kBFloat16}) {
-      for (bool in_place : {false, true}) {
-        SCOPED_TRACE(std::string(c.name) + " " + DataTypeName(dtype) +
-                     (in_place ? " in place" : " out of place"));
-        std::vector<int64_t> counts(size);
-        int64_t total = 0, mine = 0;
-        for (int r = 0; r < size; ++r) {
-          if (r == rank) mine = total;
-          counts[r] = c.count(r);
-          total += counts[r];
-        }
-        const int64_t elem = static_cast<int64_t>(DataTypeSize(dtype));
-        auto recv = Alloc(total * elem);
-        if (total > 0) {
-          ASSERT_EQ(cudaMemset(recv->data(), 0xff, total * elem), cudaSuccess);
-        }
-        auto block = Image(dtype, counts[rank], [&](int64_t j) { return BlockValue(rank, j); });
-        auto send = Alloc(in_place ? 0 : counts[rank] * elem);
-        char* send_ptr = in_place ? static_cast<char*>(recv->data()) + mine * elem
-                                  : static_cast<char*>(send->data());
-        ASSERT_TRUE(Upload(block, send_ptr));
-        Status st = nccl().Allgatherv(View(send_ptr, counts[rank], dtype, device()),
-                                      View(recv->data(), total, dtype, device()), counts);
-        ASSERT_TRUE(st.ok()) << st.ToString();
-        auto want = GatheredImage(dtype, counts);
-        EXPECT_EQ(FirstMismatch(Download(recv->data(), total * elem), want, dtype), -1);
-      }
-    }
-  }
+  CheckAllgatherv(nccl(), place(),
+                  {DataType::kFloat32, DataType::kInt64, DataType::kUInt8, DataType::kBFloat16});
 }
 
 // The backend's stream waits for the work queued on a buffer's own stream: the
@@ -243,26 +158,7 @@ TEST_F(NcclBackendTest, AllgathervWaitsForTheBuffersStream) {
 }
 
 TEST_F(NcclBackendTest, BroadcastFromEveryRoot) {
-  const int rank = nccl().rank(), size = nccl().size();
-  for (DataType dtype : {DataType::kFloat64, DataType::kInt8, DataType::kFloat16}) {
-    for (int64_t n : {int64_t{0}, int64_t{1}, int64_t{17}, (int64_t{1} << 20) + 3}) {
-      for (int root = 0; root < size; ++root) {
-        SCOPED_TRACE(std::string(DataTypeName(dtype)) + " n=" + std::to_string(n) + " root " +
-                     std::to_string(root));
-        const int64_t bytes = n * static_cast<int64_t>(DataTypeSize(dtype));
-        auto buf = Alloc(bytes);
-        auto want = Image(dtype, n, [&](int64_t j) { return BlockValue(root, j); });
-        if (rank == root) {
-          ASSERT_TRUE(Upload(want, buf->data()));
-        } else if (bytes > 0) {
-          ASSERT_EQ(cudaMemset(buf->data(), 0xff, bytes), cudaSuccess);
-        }
-        Status st = nccl().Broadcast(View(buf->data(), n, dtype, device()), root);
-        ASSERT_TRUE(st.ok()) << st.ToString();
-        EXPECT_EQ(FirstMismatch(Download(buf->data(), bytes), want, dtype), -1);
-      }
-    }
-  }
+  CheckBroadcastFromEveryRoot(nccl(), place());
 }
 
 TEST_F(NcclBackendTest, BarrierCompletes) {

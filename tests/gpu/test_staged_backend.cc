@@ -16,6 +16,7 @@
 #include "collectives/cuda/device_memory.h"
 #include "collectives/staged/staged_backend.h"
 #include "collectives/transport.h"
+#include "device_backend_checks.h"
 #include "nccl_test_util.h"
 
 namespace braid::staged {
@@ -23,12 +24,6 @@ namespace {
 
 using namespace braid::nccl::testing;  // NOLINT: the GPU suites' shared helpers
 using Clock = std::chrono::steady_clock;
-
-constexpr DataType kTypes[] = {DataType::kUInt8,   DataType::kInt8,    DataType::kInt32,
-                               DataType::kInt64,   DataType::kFloat16, DataType::kBFloat16,
-                               DataType::kFloat32, DataType::kFloat64};
-constexpr ReduceOp kOps[] = {ReduceOp::kSum, ReduceOp::kMin, ReduceOp::kMax, ReduceOp::kProduct};
-constexpr int64_t kSizes[] = {0, 1, 17, (int64_t{1} << 20) + 3, int64_t{9} << 20};
 
 class StagedBackendTest : public ::testing::Test {
  protected:
@@ -63,17 +58,7 @@ class StagedBackendTest : public ::testing::Test {
     return buf;
   }
 
-  static void CheckAllreduce(Backend& backend, DataType dtype, ReduceOp op, int64_t n,
-                             cuda::DeviceBuffer* buf) {
-    SCOPED_TRACE(std::string(DataTypeName(dtype)) + " " + ReduceOpName(op) +
-                 " n=" + std::to_string(n));
-    auto input = Image(dtype, n, [&](int64_t i) { return Input(dtype, op, rank(), i); });
-    ASSERT_TRUE(Upload(input, buf->data()));
-    Status st = backend.Allreduce(View(buf->data(), n, dtype, device_), op);
-    ASSERT_TRUE(st.ok()) << st.ToString();
-    auto want = Image(dtype, n, [&](int64_t i) { return Reduced(dtype, op, size(), i); });
-    EXPECT_EQ(FirstMismatch(Download(buf->data(), want.size()), want, dtype), -1);
-  }
+  static DevicePlace place() { return {rank(), size(), device_}; }
 
   static std::unique_ptr<Transport> transport_;
   static Backend* host_;
@@ -95,14 +80,7 @@ TEST_F(StagedBackendTest, HandlesItsOwnDeviceOnly) {
 }
 
 TEST_F(StagedBackendTest, AllreduceEveryDtypeOpAndSize) {
-  auto buf = Alloc(kSizes[4] * 8);
-  for (DataType dtype : kTypes) {
-    for (ReduceOp op : kOps) {
-      for (int64_t n : kSizes) CheckAllreduce(staged(), dtype, op, n, buf.get());
-    }
-  }
-  EXPECT_TRUE(
-      staged().Allreduce(View(nullptr, 0, DataType::kFloat32, device_), ReduceOp::kSum).ok());
+  CheckAllreduceEverywhere(staged(), place(), {0, 1, 17, (int64_t{1} << 20) + 3, int64_t{9} << 20});
 }
 
 // Segment boundaries fall inside elements' runs of every width; the result must
@@ -111,93 +89,25 @@ TEST_F(StagedBackendTest, AllreduceAcrossManySegments) {
   auto buf = Alloc(((int64_t{1} << 20) + 3) * 8);
   for (DataType dtype : {DataType::kFloat64, DataType::kFloat16, DataType::kInt8}) {
     for (int64_t n : {int64_t{9999}, int64_t{10000}, (int64_t{1} << 20) + 3}) {
-      CheckAllreduce(*small_segments_, dtype, ReduceOp::kSum, n, buf.get());
+      CheckAllreduce(*small_segments_, place(), dtype, ReduceOp::kSum, n, buf.get());
     }
   }
 }
 
 TEST_F(StagedBackendTest, AllreduceManyPacksIntoStagingAndUnpacks) {
-  const std::vector<int64_t> counts = {17, 0, (1 << 20) + 3, 1, 5};
   for (DataType dtype : {DataType::kFloat32, DataType::kInt32, DataType::kBFloat16}) {
     for (ReduceOp op : {ReduceOp::kSum, ReduceOp::kMax, ReduceOp::kProduct}) {
-      SCOPED_TRACE(std::string(DataTypeName(dtype)) + " " + ReduceOpName(op));
-      const int64_t elem = static_cast<int64_t>(DataTypeSize(dtype));
-      std::vector<std::unique_ptr<cuda::DeviceBuffer>> owned;
-      std::vector<BufferView> views;
-      int64_t total = 0;
-      for (int64_t n : counts) {
-        owned.push_back(Alloc(n * elem));
-        auto in = Image(dtype, n, [&](int64_t i) { return Input(dtype, op, rank(), total + i); });
-        ASSERT_TRUE(Upload(in, owned.back()->data()));
-        views.push_back(View(owned.back()->data(), n, dtype, device_));
-        total += n;
-      }
-      auto staging = Alloc(total * elem);
-      Status st = staged().AllreduceMany(views, op, View(staging->data(), total, dtype, device_));
-      ASSERT_TRUE(st.ok()) << st.ToString();
-      auto want = Image(dtype, total, [&](int64_t i) { return Reduced(dtype, op, size(), i); });
-      int64_t offset = 0;
-      for (size_t b = 0; b < views.size(); ++b) {
-        const int64_t bytes = counts[b] * elem;
-        std::vector<char> part(want.begin() + offset, want.begin() + offset + bytes);
-        EXPECT_EQ(FirstMismatch(Download(views[b].data, bytes), part, dtype), -1) << "buffer " << b;
-        offset += bytes;
-      }
+      CheckAllreduceMany(staged(), place(), dtype, op, /*spare=*/64);
     }
   }
 }
 
 TEST_F(StagedBackendTest, AllgathervOutOfPlaceAndInPlace) {
-  for (const GatherCase& c : kGatherCases) {
-    for (DataType dtype : {DataType::kFloat32, DataType::kInt64, DataType::kUInt8}) {
-      for (bool in_place : {false, true}) {
-        SCOPED_TRACE(std::string(c.name) + " " + DataTypeName(dtype) +
-                     (in_place ? " in place" : " out of place"));
-        std::vector<int64_t> counts(size());
-        int64_t total = 0, mine = 0;
-        for (int r = 0; r < size(); ++r) {
-          if (r == rank()) mine = total;
-          counts[r] = c.count(r);
-          total += counts[r];
-        }
-        const int64_t elem = static_cast<int64_t>(DataTypeSize(dtype));
-        auto recv = Alloc(total * elem);
-        if (total > 0) ASSERT_EQ(cudaMemset(recv->data(), 0xff, total * elem), cudaSuccess);
-        auto block = Image(dtype, counts[rank()], [&](int64_t j) { return BlockValue(rank(), j); });
-        auto send = Alloc(in_place ? 0 : counts[rank()] * elem);
-        char* send_ptr = in_place ? static_cast<char*>(recv->data()) + mine * elem
-                                  : static_cast<char*>(send->data());
-        ASSERT_TRUE(Upload(block, send_ptr));
-        Status st = staged().Allgatherv(View(send_ptr, counts[rank()], dtype, device_),
-                                        View(recv->data(), total, dtype, device_), counts);
-        ASSERT_TRUE(st.ok()) << st.ToString();
-        auto want = GatheredImage(dtype, counts);
-        EXPECT_EQ(FirstMismatch(Download(recv->data(), total * elem), want, dtype), -1);
-      }
-    }
-  }
+  CheckAllgatherv(staged(), place(), {DataType::kFloat32, DataType::kInt64, DataType::kUInt8});
 }
 
 TEST_F(StagedBackendTest, BroadcastFromEveryRoot) {
-  for (DataType dtype : {DataType::kFloat64, DataType::kInt8, DataType::kFloat16}) {
-    for (int64_t n : {int64_t{0}, int64_t{1}, int64_t{17}, (int64_t{1} << 20) + 3}) {
-      for (int root = 0; root < size(); ++root) {
-        SCOPED_TRACE(std::string(DataTypeName(dtype)) + " n=" + std::to_string(n) + " root " +
-                     std::to_string(root));
-        const int64_t bytes = n * static_cast<int64_t>(DataTypeSize(dtype));
-        auto buf = Alloc(bytes);
-        auto want = Image(dtype, n, [&](int64_t j) { return BlockValue(root, j); });
-        if (rank() == root) {
-          ASSERT_TRUE(Upload(want, buf->data()));
-        } else if (bytes > 0) {
-          ASSERT_EQ(cudaMemset(buf->data(), 0xff, bytes), cudaSuccess);
-        }
-        Status st = staged().Broadcast(View(buf->data(), n, dtype, device_), root);
-        ASSERT_TRUE(st.ok()) << st.ToString();
-        EXPECT_EQ(FirstMismatch(Download(buf->data(), bytes), want, dtype), -1);
-      }
-    }
-  }
+  CheckBroadcastFromEveryRoot(staged(), place());
 }
 
 // The copies wait for the work queued on the buffer's own stream: the input is
