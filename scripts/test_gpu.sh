@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The GPU checks, on a machine with a CUDA GPU, the CUDA toolkit, NCCL, Open MPI,
+# pybind11 and torch (nothing is installed: such machines often have no registry).
+# Builds braid with CUDA, NCCL and the Python extension into BUILD_DIR (default
+# build-gpu), then runs, each step's summary on stdout:
+#   tests    ctest -L gpu (NCCL at np 1, host-staged with 1-4 ranks on one GPU),
+#            and the Python GPU suite at np 1 (NCCL) and np 2 (sharing the GPU)
+#   bench    braid-bench --device cuda: the pack/unpack kernels, NCCL at np 1,
+#            host-staged at np 2
+#   example  the Fashion-MNIST example with --device cuda at np 1 and np 2
+# Usage: bash scripts/test_gpu.sh [tests] [bench] [example]   (default: all three)
+# FASHION_MNIST_DIR points at the dataset (default: Debian's location).
+set -uo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+build="${BUILD_DIR:-$root/build-gpu}"
+steps=("$@")
+[ ${#steps[@]} -eq 0 ] && steps=(tests bench example)
+python="$(command -v python3)"
+mpi=(mpirun --oversubscribe --bind-to none)
+[ "$(id -u)" -eq 0 ] && mpi+=(--allow-run-as-root)
+status=0
+
+build_braid() {
+  local gen=()
+  command -v ninja >/dev/null && gen=(-G Ninja)
+  cmake -S "$root" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DBRAID_WITH_CUDA=ON \
+    -DBRAID_WITH_NCCL=ON -DBRAID_BUILD_PYTHON=ON -DPython_EXECUTABLE="$python" >/dev/null || return 1
+  cmake --build "$build" -j "$(nproc)" >"$build/build.log" 2>&1 ||
+    { tail -30 "$build/build.log"; return 1; }
+  # The package as `pip install .` lays it out: the extension, libbraid and the
+  # CUDA plugin next to the Python sources.
+  pkg="$build/python-package"
+  rm -rf "$pkg" && mkdir -p "$pkg/braid/bin"
+  cp -r "$root/bindings/python/braid/." "$pkg/braid/"
+  cp "$build"/bindings/python/_C*.so "$build"/libbraid.so* "$build"/libbraid_cuda.so "$pkg/braid/"
+  cp "$build/bench/braid-bench" "$pkg/braid/bin/"
+  export PYTHONPATH="$pkg${PYTHONPATH:+:$PYTHONPATH}"
+}
+
+run_tests() {
+  (cd "$build" && ctest -L gpu --output-on-failure) || status=1
+  for np in 1 2; do
+    echo "== Python GPU suite, np $np"
+    "${mpi[@]}" -np "$np" "$python" -m pytest -q -p no:cacheprovider -m gpu \
+      "$root/tests/python/test_torch_gpu.py" "$root/tests/python/test_torch_restart.py" ||
+      status=1
+  done
+}
+
+run_bench() {
+  local bench="$build/bench/braid-bench"
+  "${mpi[@]}" -np 1 "$bench" --device cuda --kernels || status=1
+  "${mpi[@]}" -np 1 "$bench" --device cuda -b 1M || status=1
+  "${mpi[@]}" -np 1 "$bench" --device cuda --fusion || status=1
+  "${mpi[@]}" -np 2 "$bench" --device cuda -b 1M || status=1
+  "${mpi[@]}" -np 2 "$bench" --device cuda --fusion || status=1
+}
+
+run_example() {
+  local data="${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}"
+  for np in 1 2; do
+    echo "== examples/pytorch_fashion_mnist.py --device cuda, np $np"
+    # The progress bars go to stderr: kept in a log, shown when the run fails.
+    "${mpi[@]}" -np "$np" "$python" "$root/examples/pytorch_fashion_mnist.py" --device cuda \
+      --data-dir "$data" 2>"$build/example.np$np.log" ||
+      { status=1; tail -20 "$build/example.np$np.log"; }
+  done
+}
+
+build_braid || exit 1
+for step in "${steps[@]}"; do
+  case "$step" in
+    tests) run_tests ;;
+    bench) run_bench ;;
+    example) run_example ;;
+    *) echo "test_gpu.sh: unknown step '$step' (tests, bench, example)" >&2; exit 2 ;;
+  esac
+done
+exit $status
