@@ -210,35 +210,27 @@ TEST(PeriodicAverager, RejectsBadBuffers) {
   EXPECT_FALSE(PeriodicAverager::Create(world.Enqueue(), {"", {1, 0}}, &bad).ok());
 }
 
-#if BRAID_HAVE_CUDA
-// The kernels come with the CUDA plugin (built next to libbraid here): GPU buffers
-// load it, and nothing is sent before a step.
-TEST(PeriodicAverager, GpuBuffersLoadTheKernelsFromTheCudaPlugin) {
+// GPU buffers: in a build with CUDA the kernels come with the CUDA plugin (built
+// next to libbraid), which the op loads; without it they are a clear error. Either
+// way nothing is sent before a step.
+TEST(PeriodicAverager, GpuBuffersLoadTheKernelsOrAreAClearError) {
   ASSERT_EQ(RestartDeviceKernelsOrNull(), nullptr);
   FakeWorld world;
   std::unique_ptr<PeriodicAverager> op;
   ASSERT_TRUE(PeriodicAverager::Create(world.Enqueue(), {"gpu_op", {1, 0}}, &op).ok());
   std::vector<float> a(4);
   Status st = op->SetBuffers({View(a, /*device=*/0)}, {});
-  EXPECT_TRUE(st.ok()) << st.ToString();
-  EXPECT_NE(RestartDeviceKernelsOrNull(), nullptr);
-  EXPECT_EQ(world.calls, 0);
-  RegisterRestartDeviceKernels(nullptr);  // the other tests expect none
-}
-#else
-TEST(PeriodicAverager, GpuBuffersWithoutKernelsAreAClearError) {
-  ASSERT_EQ(RestartDeviceKernelsOrNull(), nullptr);
-  FakeWorld world;
-  std::unique_ptr<PeriodicAverager> op;
-  ASSERT_TRUE(PeriodicAverager::Create(world.Enqueue(), {"gpu_op", {1, 0}}, &op).ok());
-  std::vector<float> a(4);
-  Status st = op->SetBuffers({View(a, /*device=*/0)}, {});
-  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(st.message().find("no GPU kernels"), std::string::npos) << st.message();
-  EXPECT_NE(st.message().find("gpu_op"), std::string::npos) << st.message();
+  if (BRAID_HAVE_CUDA) {
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    EXPECT_NE(RestartDeviceKernelsOrNull(), nullptr);
+    RegisterRestartDeviceKernels(nullptr);  // the other tests expect none
+  } else {
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(st.message().find("no GPU kernels"), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find("gpu_op"), std::string::npos) << st.message();
+  }
   EXPECT_EQ(world.calls, 0);
 }
-#endif
 
 // SlowMo over three restarts against the equations, for the rank whose values are
 // `x` while the two others hold x + 1 and x - 4 before each restart (so xbar = x - 1).
