@@ -74,18 +74,21 @@ void Executor::Execute(const std::vector<Response>& responses,
 // A joined rank's part in a collective it did not submit: the agreed parameters
 // with an empty contribution (zeros for allreduce, so that sums and averages
 // count only the others; no rows for allgather). The result goes to scratch
-// memory on the agreed device.
+// memory: on the host, or on the GPU this rank last used (the agreed device is
+// rank 0's, and ranks may use different GPUs).
 bool Executor::StandIn(const Response& agreed, Request* r,
                        std::vector<std::shared_ptr<void>>* scratch) {
   if (agreed.is_error()) return false;
   r->meta = agreed.meta;
+  // The agreed device is rank 0's; on a GPU this rank stands in on its own.
+  if (r->meta.device != kCpuDevice && gpu_device_ != kCpuDevice) r->meta.device = gpu_device_;
   r->handle = std::make_shared<Handle>();
   r->enqueued_at = Clock::now();
   switch (agreed.meta.collective) {
     case Collective::kAllreduce: {
       int64_t bytes = agreed.NumBytes();
-      if (agreed.meta.device != kCpuDevice) {
-        DeviceOps* ops = transport_->DeviceOpsFor(agreed.meta.device);
+      if (r->meta.device != kCpuDevice) {
+        DeviceOps* ops = transport_->DeviceOpsFor(r->meta.device);
         std::shared_ptr<void> zeros;
         if (ops == nullptr || !ops->Allocate(bytes, /*zero=*/true, &zeros).ok()) return false;
         scratch->push_back(zeros);
@@ -112,6 +115,7 @@ bool Executor::StandIn(const Response& agreed, Request* r,
 Backend* Executor::BackendFor(const Response& agreed, const std::vector<Request>& requests,
                               Status* status) {
   int device = requests[0].meta.device;
+  if (device != kCpuDevice) gpu_device_ = device;
   Status why;
   Backend* backend = transport_->BackendFor(device, &why);
   if (backend == nullptr) {

@@ -59,6 +59,9 @@ class Executor {
   Timeline* timeline_;
   PrefaultedBuffer fusion_buffer_;
   std::shared_ptr<BufferPool> output_pool_;
+  // The GPU this rank's own tensors were last on (kCpuDevice: none yet), where a
+  // joined rank stands in for GPU collectives.
+  int gpu_device_ = kCpuDevice;
 };
 
 }  // namespace braid
