@@ -36,8 +36,7 @@ class Executor {
  private:
   bool StandIn(const Response& agreed, Request* request,
                std::vector<std::shared_ptr<void>>* scratch);
-  Backend* BackendFor(const Response& agreed, const std::vector<Request>& requests,
-                      Status* status);
+  Backend* BackendFor(const Response& agreed, const std::vector<Request>& requests, Status* status);
   void RunGroup(const std::vector<Response>& responses, const FusionGroup& group,
                 std::vector<Request>* requests);
   Status Allreduce(const Response& agreed, Backend* backend, std::vector<Request>* requests);

@@ -108,8 +108,7 @@ int braid_wait(braid_handle_t handle);
 const char* braid_handle_error(braid_handle_t handle);
 /* The braid-owned output of a finished allgather: data, ndim and shape stay valid
  * until the handle is freed. For a GPU tensor, `data` is in that GPU's memory. */
-int braid_handle_output(braid_handle_t handle, const void** data, int* ndim,
-                        const int64_t** shape);
+int braid_handle_output(braid_handle_t handle, const void** data, int* ndim, const int64_t** shape);
 void braid_handle_free(braid_handle_t handle);
 
 /* Blocks until every rank has called it. Calls from several threads of one rank

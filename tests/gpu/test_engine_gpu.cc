@@ -112,9 +112,9 @@ TEST_F(EngineGpu, FusedGroupOfManySmallTensors) {
   }
   for (int j = 0; j < k; ++j) {
     std::string name = "gpu.fused." + std::to_string(j);
-    ASSERT_EQ(braid_allreduce_async(name.c_str(), &ts[j]->desc, ts[j]->data, BRAID_SUM, 1, 1,
-                                    &hs[j]),
-              BRAID_OK);
+    ASSERT_EQ(
+        braid_allreduce_async(name.c_str(), &ts[j]->desc, ts[j]->data, BRAID_SUM, 1, 1, &hs[j]),
+        BRAID_OK);
   }
   for (int j = 0; j < k; ++j) {
     ASSERT_EQ(Wait(hs[j]), BRAID_OK);
@@ -177,8 +177,7 @@ TEST_F(EngineGpu, OrdersAfterTheProducersStream) {
     ASSERT_EQ(cudaMemcpyAsync(a.data, pinned, n * 4, cudaMemcpyHostToDevice, producer),
               cudaSuccess);
     braid_handle_t h;
-    ASSERT_EQ(braid_allreduce_async("gpu.order", &a.desc, out.data, BRAID_SUM, 1, 1, &h),
-              BRAID_OK);
+    ASSERT_EQ(braid_allreduce_async("gpu.order", &a.desc, out.data, BRAID_SUM, 1, 1, &h), BRAID_OK);
     ASSERT_EQ(Wait(h), BRAID_OK);
     float last = 0;
     ASSERT_EQ(cudaMemcpy(&last, static_cast<float*>(out.data) + n - 1, 4, cudaMemcpyDeviceToHost),
@@ -199,8 +198,8 @@ TEST_F(EngineGpu, HostOnOneRankAndGpuOnAnotherIsAMismatchEverywhere) {
   std::vector<float> host(n, 1);
   void* data = nullptr;
   ASSERT_EQ(cudaMalloc(&data, n * 4), cudaSuccess);
-  braid_tensor_t t = rank() == 0 ? braid_tensor_t{host.data(), BRAID_FLOAT32, 1, shape.data(),
-                                                  BRAID_DEVICE_CPU, nullptr}
+  braid_tensor_t t = rank() == 0 ? braid_tensor_t{host.data(),  BRAID_FLOAT32,    1,
+                                                  shape.data(), BRAID_DEVICE_CPU, nullptr}
                                  : braid_tensor_t{data, BRAID_FLOAT32, 1, shape.data(), 0, nullptr};
   braid_handle_t h;
   ASSERT_EQ(braid_allreduce_async("gpu.mixed", &t, const_cast<void*>(t.data), BRAID_SUM, 1, 1, &h),
