@@ -12,15 +12,11 @@ from math import factorial
 
 import pytest
 
-os.environ.setdefault("BRAID_STALL_TIMEOUT_SECONDS", "60")
-
 torch = pytest.importorskip("torch")
 
-import braid  # noqa: E402,F401
-from torch_util import (  # noqa: E402,F401
-    DTYPES, FLOAT_DTYPES, INT_DTYPES, SHAPES, TOL, assert_same, base, dname, needs_two,
-    pattern,
-    sname)
+import braid  # noqa: E402
+from torch_util import (  # noqa: E402
+    DTYPES, FLOAT_DTYPES, INT_DTYPES, SHAPES, assert_same, base, dname, sname)
 
 # ---------------------------------------------------------------- basics and queries
 

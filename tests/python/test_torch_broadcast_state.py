@@ -4,11 +4,7 @@ and optimizer state.
 
 Run under MPI, e.g. braidrun -np 3 python -m pytest -q tests/python/."""
 
-import os
-
 import pytest
-
-os.environ.setdefault("BRAID_STALL_TIMEOUT_SECONDS", "60")
 
 torch = pytest.importorskip("torch")
 nn = torch.nn

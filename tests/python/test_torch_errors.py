@@ -12,15 +12,10 @@ import sys
 
 import pytest
 
-os.environ.setdefault("BRAID_STALL_TIMEOUT_SECONDS", "60")
-
 torch = pytest.importorskip("torch")
 
-import braid  # noqa: E402,F401
-from torch_util import (  # noqa: E402,F401
-    DTYPES, FLOAT_DTYPES, INT_DTYPES, SHAPES, TOL, assert_same, base, dname, needs_two,
-    pattern,
-    sname)
+import braid  # noqa: E402
+from torch_util import assert_same, needs_two  # noqa: E402
 
 # ---------------------------------------------------------------- errors
 

@@ -4,19 +4,11 @@ Run under MPI, e.g. braidrun -np 3 python -m pytest -q tests/python/. Every rank
 the same tests in the same order; expected values are computed here from rank and
 size."""
 
-import os
-
 import pytest
-
-os.environ.setdefault("BRAID_STALL_TIMEOUT_SECONDS", "60")
 
 torch = pytest.importorskip("torch")
 
-import braid  # noqa: E402,F401
-from torch_util import (  # noqa: E402,F401
-    DTYPES, FLOAT_DTYPES, INT_DTYPES, SHAPES, TOL, assert_same, base, dname, needs_two,
-    pattern,
-    sname)
+from torch_util import DTYPES, INT_DTYPES, TOL, assert_same, dname, pattern  # noqa: E402
 
 # ---------------------------------------------------------------- compression
 

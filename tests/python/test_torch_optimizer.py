@@ -5,12 +5,9 @@ Gradients come from losses whose coefficients depend on the rank, so the expecte
 reduced gradient is computed here from rank and size."""
 
 import copy
-import os
 import warnings
 
 import pytest
-
-os.environ.setdefault("BRAID_STALL_TIMEOUT_SECONDS", "60")
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
@@ -75,6 +72,16 @@ def snapshot(model):
 def close(got, expected, tol=1e-6):
     assert got is not None, "parameter has no gradient"
     torch.testing.assert_close(got.detach().float(), expected.float(), rtol=tol, atol=tol)
+
+
+def step_applies_the_mean(model, opt, rank, size):
+    """One ordinary step: every parameter moves by LR times the ranks' mean gradient."""
+    before = snapshot(model)
+    opt.zero_grad()
+    model.loss(rank).backward()
+    opt.step()
+    for name, p in model.named_parameters():
+        close(p, before[name] - LR * mean_coef(name, size))
 
 
 def drain(opt):
@@ -274,12 +281,7 @@ def test_parameter_without_grad_for_one_step(hvd, world):
     for name in ("a", "c"):
         close(getattr(model, name), before[name] - LR * mean_coef(name, size))
     model.b.requires_grad_(True)
-    before = snapshot(model)
-    opt.zero_grad()
-    model.loss(rank).backward()
-    opt.step()
-    for name, p in model.named_parameters():
-        close(p, before[name] - LR * mean_coef(name, size))
+    step_applies_the_mean(model, opt, rank, size)
 
 
 def test_parameter_unused_on_one_rank(hvd, world):
@@ -370,12 +372,7 @@ def test_synchronize_then_skip_synchronize(hvd, world):
     for name, p in model.named_parameters():
         close(p, before[name] - LR * (rank + 1) * mean_coef(name, size))
     # The next iteration reduces again as usual.
-    before = snapshot(model)
-    opt.zero_grad()
-    model.loss(rank).backward()
-    opt.step()
-    for name, p in model.named_parameters():
-        close(p, before[name] - LR * mean_coef(name, size))
+    step_applies_the_mean(model, opt, rank, size)
 
 
 def test_step_after_synchronize_without_skip_warns(hvd, world):
