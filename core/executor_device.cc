@@ -7,6 +7,31 @@
 #include "core/reduce_plan.h"
 
 namespace braid {
+namespace {
+
+// The copies `copy(r)` of the requests that `wanted(r)`, as one batched launch per
+// run of consecutive requests on the same stream (normally one for the group).
+template <typename Wanted, typename CopyOf>
+Status CopyOnStreams(DeviceOps* ops, const std::vector<Request>& requests, DataType dtype,
+                     double factor, int64_t divisor, Wanted wanted, CopyOf copy) {
+  std::vector<DeviceCopy> batch;
+  void* stream = nullptr;
+  auto flush = [&]() -> Status {
+    if (batch.empty()) return Status::OK();
+    Status st = ops->ScaledCopies(batch, dtype, factor, divisor, stream);
+    batch.clear();
+    return st;
+  };
+  for (const Request& r : requests) {
+    if (!wanted(r)) continue;
+    if (!batch.empty() && r.stream != stream) BRAID_RETURN_IF_ERROR(flush());
+    stream = r.stream;
+    batch.push_back(copy(r));
+  }
+  return flush();
+}
+
+}  // namespace
 
 Status Executor::AllreduceOnDevice(const Response& agreed, Backend* backend, DeviceOps* ops,
                                    std::vector<Request>* requests) {
@@ -15,19 +40,20 @@ Status Executor::AllreduceOnDevice(const Response& agreed, Backend* backend, Dev
   Clock::time_point t0 = Clock::now();
   std::vector<BufferView> outputs;
   outputs.reserve(requests->size());
-  for (const Request& r : *requests) {
-    if (r.output != r.input || plan.prescale != 1.0) {
-      BRAID_RETURN_IF_ERROR(ops->ScaledCopies({{r.input, r.output, r.meta.NumElements()}}, dtype,
-                                              plan.prescale, 1, r.stream));
-    }
-    outputs.push_back(ViewOf(r, r.output));
-  }
+  for (const Request& r : *requests) outputs.push_back(ViewOf(r, r.output));
+  BRAID_RETURN_IF_ERROR(CopyOnStreams(
+      ops, *requests, dtype, plan.prescale, 1,
+      [&](const Request& r) { return r.output != r.input || plan.prescale != 1.0; },
+      [](const Request& r) {
+        return DeviceCopy{r.input, r.output, r.meta.NumElements()};
+      }));
   BufferView staging;
   staging.dtype = dtype;
   staging.device = outputs[0].device;
   if (outputs.size() > 1) {
     int64_t bytes = 0;
-    for (const BufferView& v : outputs) bytes += v.count * static_cast<int64_t>(DataTypeSize(dtype));
+    for (const BufferView& v : outputs)
+      bytes += v.count * static_cast<int64_t>(DataTypeSize(dtype));
     BRAID_RETURN_IF_ERROR(ops->FusionBuffer(bytes, &staging.data));
     staging.count = bytes / static_cast<int64_t>(DataTypeSize(dtype));
   }
@@ -35,11 +61,12 @@ Status Executor::AllreduceOnDevice(const Response& agreed, Backend* backend, Dev
   Status st = backend->AllreduceMany(outputs, plan.backend_op, staging);
   Clock::time_point t2 = Clock::now();
   if (st.ok() && (plan.postscale != 1.0 || plan.integer_divisor != 1)) {
-    for (const Request& r : *requests) {
-      st = ops->ScaledCopies({{r.output, r.output, r.meta.NumElements()}}, dtype, plan.postscale,
-                             plan.integer_divisor, r.stream);
-      if (!st.ok()) break;
-    }
+    st = CopyOnStreams(
+        ops, *requests, dtype, plan.postscale, plan.integer_divisor,
+        [](const Request&) { return true; },
+        [](const Request& r) {
+          return DeviceCopy{r.output, r.output, r.meta.NumElements()};
+        });
   }
   if (timeline_) {
     Trace(*requests, "PACK", t0, t1);
