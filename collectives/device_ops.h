@@ -4,9 +4,11 @@
 // memory the executor does these itself (collectives/cpu/); a device has a
 // DeviceOps from the backend that registered it.
 //
-// Work is enqueued on the stream the caller names (the framework's stream a tensor
-// was produced on), so it is ordered with the framework's own kernels; nothing
-// here waits on the host.
+// Work is enqueued on the device plane's own stream, stream(): non-blocking (no
+// implicit ordering with the legacy default stream) and used by nothing but the
+// engine. It is ordered after the framework's kernels with WaitFor, on the ready
+// events recorded when the tensors were enqueued (core/ready_event.h); nothing but
+// Synchronize waits on the host.
 //
 // Threading: one thread at a time (the engine's coordinator).
 #pragma once
@@ -31,12 +33,21 @@ class DeviceOps {
   virtual ~DeviceOps() = default;
   virtual int device() const = 0;
 
+  // The stream the executor queues a group's copies on, and names to the backend.
+  virtual void* stream() const = 0;
+  // stream() waits for `ready` (a ready event) or, when it is null, for the work
+  // queued so far on `producer` (a cudaStream_t; null: the legacy default stream).
+  virtual Status WaitFor(const void* ready, void* producer) = 0;
+  // Blocks, without spinning, until everything queued on stream() so far has run.
+  virtual Status Synchronize() = 0;
+
   // For each copy: dst = src * factor, then (integers) divided by `divisor` toward
   // zero when divisor > 1; as cpu::ScaleCopy and cpu::DivideBy do on the host.
-  virtual Status ScaledCopies(const std::vector<DeviceCopy>& copies, DataType dtype,
-                              double factor, int64_t divisor, void* stream) = 0;
+  // Queued on stream().
+  virtual Status ScaledCopies(const std::vector<DeviceCopy>& copies, DataType dtype, double factor,
+                              int64_t divisor) = 0;
 
-  // `bytes` of device memory, zero-filled when `zero`; freed when the last
+  // `bytes` of device memory, zero-filled (on stream()) when `zero`; freed when the last
   // reference goes (after the device has finished with it: callers keep it alive
   // until the collective using it has completed).
   virtual Status Allocate(int64_t bytes, bool zero, std::shared_ptr<void>* memory) = 0;

@@ -15,8 +15,18 @@ namespace {
 constexpr char kPluginFile[] = "libbraid_cuda.so";
 
 // Constant-initialised, so the plugin's initializer may register before or after
-// anything else in libbraid has run.
+// anything else in libbraid has run. The recorder is stored first, so a factory
+// seen set means the recorder is too.
+std::atomic<ReadyRecorder> g_record_ready{nullptr};
 std::atomic<DevicePlaneFactory> g_factory{nullptr};
+
+bool Registered(DevicePlugin* out) {
+  DevicePlaneFactory factory = g_factory.load();
+  if (factory == nullptr) return false;
+  out->create_plane = factory;
+  out->record_ready = g_record_ready.load();
+  return true;
+}
 
 // Any object inside libbraid: dladdr maps its address to the file libbraid was
 // loaded from.
@@ -37,7 +47,7 @@ std::string LibbraidDirectory() {
 //   message naming it, rather than killing the process at the first call (a lazy
 //   binding failure cannot become a Status).
 // - RTLD_LOCAL because nothing needs the plugin's symbols by name: it hands its
-//   factory over through RegisterDevicePlaneFactory and finds libbraid through its
+//   factory over through RegisterDevicePlugin and finds libbraid through its
 //   own DT_NEEDED. RTLD_GLOBAL would also put the plugin's libcudart and libnccl
 //   into the global scope, where they would interpose on a framework's own copies
 //   loaded later, which is the clash this plugin exists to avoid.
@@ -67,21 +77,23 @@ Status LoadPlugin() {
 
 }  // namespace
 
-void RegisterDevicePlaneFactory(DevicePlaneFactory factory) {
-  g_factory.store(factory);
+void RegisterDevicePlugin(const DevicePlugin& plugin) {
+  g_record_ready.store(plugin.record_ready);
+  g_factory.store(plugin.create_plane);
 }
 
-Status LoadDevicePlaneFactory(DevicePlaneFactory* out) {
+bool DevicePluginRegistered() {
+  return g_factory.load() != nullptr;
+}
+
+Status LoadDevicePlugin(DevicePlugin* out) {
+  if (Registered(out)) return Status::OK();
   // Engines in several threads may ask at once; one dlopen is enough.
   static std::mutex loading;
   std::lock_guard<std::mutex> lock(loading);
-  if (DevicePlaneFactory factory = g_factory.load()) {
-    *out = factory;
-    return Status::OK();
-  }
+  if (Registered(out)) return Status::OK();
   BRAID_RETURN_IF_ERROR(LoadPlugin());
-  *out = g_factory.load();
-  if (*out == nullptr) {
+  if (!Registered(out) || out->record_ready == nullptr) {
     return Internal(std::string("the GPU data plane (") + kPluginFile +
                     ") was loaded but registered nothing (a plugin from another build?)");
   }

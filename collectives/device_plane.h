@@ -8,7 +8,7 @@
 // framework has loaded its copies, and the plugin's DT_NEEDED entries resolve to
 // those same libraries.
 //
-// Registration: the plugin calls RegisterDevicePlaneFactory from a static
+// Registration: the plugin calls RegisterDevicePlugin from a static
 // initializer (collectives/cuda/device_plane_plugin.cc), which dlopen runs before
 // it returns. Chosen over an extern "C" entry point looked up with dlsym because
 // the same library then also works when a program links it directly (the GPU
@@ -20,8 +20,9 @@
 // (C++ types cross between them). The plugin is never unloaded: CUDA and NCCL do
 // not support being unloaded, and the registered factory must stay valid.
 //
-// Threading: RegisterDevicePlaneFactory and LoadDevicePlaneFactory may be called
-// from any thread; loading is serialised.
+// Threading: RegisterDevicePlugin and LoadDevicePlugin may be called from any
+// thread; loading is serialised. A plugin's record_ready may be called from any
+// thread at any time.
 #pragma once
 
 #include <memory>
@@ -59,14 +60,32 @@ using DevicePlaneFactory = DevicePlane (*)(ControlChannel* control, const WorldI
                                            Backend* host_backend,
                                            const DevicePlaneOptions& options);
 
-// Called by the plugin when it is loaded; a later call replaces the factory.
-void RegisterDevicePlaneFactory(DevicePlaneFactory factory);
+// Records an event on `stream` (a cudaStream_t; null: the legacy default stream)
+// of `device`, now: the point the stream has reached when a GPU tensor is handed
+// to the engine (core/ready_event.h), so that the engine's work waits for what
+// was queued there before and not for anything queued after. *event holds the
+// cudaEvent_t and returns it to a pool when the last reference goes. Local, any
+// thread.
+using ReadyRecorder = Status (*)(int device, void* stream, std::shared_ptr<void>* event);
 
-// The registered factory. When none is registered yet, loads libbraid_cuda.so,
+// What the plugin registers.
+struct DevicePlugin {
+  DevicePlaneFactory create_plane = nullptr;
+  ReadyRecorder record_ready = nullptr;
+};
+
+// Called by the plugin when it is loaded; a later call replaces the plugin. Both
+// members must be set.
+void RegisterDevicePlugin(const DevicePlugin& plugin);
+
+// The registered plugin. When none is registered yet, loads libbraid_cuda.so,
 // first from the directory libbraid was loaded from, else by its soname (the
 // loader's search path), and returns what it registered. Local to this process
 // (not collective). Fails with the loader's message (dlerror) when the plugin is
 // missing or cannot be loaded.
-Status LoadDevicePlaneFactory(DevicePlaneFactory* out);
+Status LoadDevicePlugin(DevicePlugin* out);
+
+// Whether a plugin has been registered (without loading one).
+bool DevicePluginRegistered();
 
 }  // namespace braid

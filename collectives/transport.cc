@@ -69,15 +69,15 @@ DevicePlane TransportImpl::CreatePlane(int device) {
     return plane;
   }
   ControlChannel* control = host_->control();
-  DevicePlaneFactory factory = nullptr;
-  plane.failure = AgreeOnOutcome(control, LoadDevicePlaneFactory(&factory),
+  DevicePlugin plugin;
+  plane.failure = AgreeOnOutcome(control, LoadDevicePlugin(&plugin),
                                  "the GPU data plane could not be loaded on another rank");
   if (!plane.failure.ok()) return plane;
   DevicePlaneOptions options;
   options.device = device;
   options.stall_timeout_seconds = options_.device_stall_timeout_seconds;
   options.gpu_backend = options_.gpu_backend;
-  plane = factory(control, host_->info(), host_->backend(), options);
+  plane = plugin.create_plane(control, host_->info(), host_->backend(), options);
   if (plane.failure.ok() && (!plane.backend || !plane.ops)) {
     plane.failure = Internal("the GPU data plane set up nothing for " + DeviceName(device));
   }
@@ -95,7 +95,7 @@ DevicePlane TransportImpl::CreatePlane(int device) {
 }  // namespace
 
 bool DeviceTensorsSupported() {
-  return BRAID_HAVE_CUDA;
+  return BRAID_HAVE_CUDA || DevicePluginRegistered();
 }
 
 Status CreateTransport(const TransportOptions& options, std::unique_ptr<Transport>* out) {

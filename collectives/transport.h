@@ -57,8 +57,9 @@ class Transport {
 };
 
 // Whether this build takes tensors in GPU memory: it was built with CUDA, so the
-// device plane plugin (libbraid_cuda.so) exists. Whether it loads, and whether a GPU
-// is there, is only known when the first GPU tensor comes.
+// device plane plugin (libbraid_cuda.so) exists, or a device plugin has registered
+// itself already. Whether it loads, and whether a GPU is there, is only known when
+// the first GPU tensor comes.
 bool DeviceTensorsSupported();
 
 // Calls `hook` once when MPI_Finalize starts, while MPI still works (the first

@@ -1,6 +1,7 @@
 #include "core/engine.h"
 
 #include "common/logging.h"
+#include "core/ready_event.h"
 
 namespace braid {
 
@@ -70,6 +71,7 @@ Status Engine::Enqueue(Request request, std::shared_ptr<Handle>* handle) {
        (request.meta.collective != Collective::kAllgather && request.output == nullptr))) {
     return InvalidArgument("'" + request.meta.name + "': the data pointer is null");
   }
+  if (has_data && request.meta.device != kCpuDevice) RecordReady(&request);
   if (!request.handle) request.handle = std::make_shared<Handle>();
   request.enqueued_at = Clock::now();
   std::shared_ptr<Handle> h = request.handle;

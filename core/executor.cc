@@ -92,6 +92,7 @@ bool Executor::StandIn(const Response& agreed, Request* r,
         std::shared_ptr<void> zeros;
         if (ops == nullptr || !ops->Allocate(bytes, /*zero=*/true, &zeros).ok()) return false;
         scratch->push_back(zeros);
+        r->stream = ops->stream();  // where the zeros were written
       } else {
         auto owned = std::make_shared<PooledBuffer>(output_pool_->Acquire(bytes));
         if (bytes > 0) std::memset(owned->data(), 0, static_cast<size_t>(bytes));
@@ -149,7 +150,8 @@ void Executor::RunGroup(const std::vector<Response>& responses, const FusionGrou
                      : Allgather(agreed, backend, &(*requests)[0]);
         break;
       case Collective::kBroadcast:
-        status = Broadcast(agreed, backend, ops, &(*requests)[0]);
+        status = ops ? BroadcastOnDevice(backend, ops, &(*requests)[0])
+                     : Broadcast(backend, &(*requests)[0]);
         break;
       case Collective::kBarrier:
         status = backend->Barrier();
@@ -211,17 +213,10 @@ Status Executor::Allgather(const Response& agreed, Backend* backend, Request* r)
   return st;
 }
 
-Status Executor::Broadcast(const Response& agreed, Backend* backend, DeviceOps* ops, Request* r) {
-  (void)agreed;
+Status Executor::Broadcast(Backend* backend, Request* r) {
   int64_t bytes = r->meta.NumElements() * static_cast<int64_t>(DataTypeSize(r->meta.dtype));
-  if (r->output != r->input && bytes > 0) {
-    if (ops) {
-      BRAID_RETURN_IF_ERROR(ops->ScaledCopies({{r->input, r->output, r->meta.NumElements()}},
-                                              r->meta.dtype, 1.0, 1, r->stream));
-    } else {
-      std::memcpy(r->output, r->input, static_cast<size_t>(bytes));
-    }
-  }
+  if (r->output != r->input && bytes > 0)
+    std::memcpy(r->output, r->input, static_cast<size_t>(bytes));
   Clock::time_point t0 = Clock::now();
   Status st = backend->Broadcast(ViewOf(*r, r->output), r->meta.root);
   if (timeline_) timeline_->Record(r->meta.name, "BROADCAST", t0, Clock::now());

@@ -41,13 +41,14 @@ class Executor {
                 std::vector<Request>* requests);
   Status Allreduce(const Response& agreed, Backend* backend, std::vector<Request>* requests);
   Status Allgather(const Response& agreed, Backend* backend, Request* request);
-  Status Broadcast(const Response& agreed, Backend* backend, DeviceOps* ops, Request* request);
-  // The same on device memory (executor_device.cc): copies and scaling run on each
-  // tensor's stream through `ops`.
+  Status Broadcast(Backend* backend, Request* request);
+  // The same on device memory (executor_device.cc): copies and scaling run on the
+  // device plane's stream through `ops`, after the tensors' ready events.
   Status AllreduceOnDevice(const Response& agreed, Backend* backend, DeviceOps* ops,
                            std::vector<Request>* requests);
   Status AllgatherOnDevice(const Response& agreed, Backend* backend, DeviceOps* ops,
                            Request* request);
+  Status BroadcastOnDevice(Backend* backend, DeviceOps* ops, Request* request);
   void Finish(Request* request, const Status& status);
   void Trace(const std::vector<Request>& requests, const char* phase, Clock::time_point start,
              Clock::time_point end);

@@ -1,38 +1,77 @@
-// The executor's allreduce and allgather on device memory. Same plan as on the
-// host (core/reduce_plan.h), but every copy and scaling step runs on the stream the
-// tensor was produced on (through DeviceOps), so it is ordered with the framework's
-// kernels without the host waiting; the backend orders its collective after those
-// streams and returns once the collective is done.
+// The executor's collectives on device memory. Same plan as on the host
+// (core/reduce_plan.h), but every copy and scaling step is queued on the device
+// plane's stream (DeviceOps), which first waits for the ready events recorded when
+// the tensors were enqueued (core/ready_event.h): ordered after the framework's
+// kernels that produced them, never after kernels the framework queued later, and
+// without the host waiting. The backend is handed views on that stream and returns
+// once the collective is done; the executor then waits for its own post-processing
+// before the handles complete, so a finished handle means a finished output.
+#include <map>
+#include <set>
+
 #include "core/executor.h"
 #include "core/reduce_plan.h"
 
 namespace braid {
 namespace {
 
-// The copies `copy(r)` of the requests that `wanted(r)`, as one batched launch per
-// run of consecutive requests on the same stream (normally one for the group).
-template <typename Wanted, typename CopyOf>
-Status CopyOnStreams(DeviceOps* ops, const std::vector<Request>& requests, DataType dtype,
-                     double factor, int64_t divisor, Wanted wanted, CopyOf copy) {
-  std::vector<DeviceCopy> batch;
-  void* stream = nullptr;
-  auto flush = [&]() -> Status {
-    if (batch.empty()) return Status::OK();
-    Status st = ops->ScaledCopies(batch, dtype, factor, divisor, stream);
-    batch.clear();
-    return st;
-  };
+// ops->stream() waits for every request's inputs. On one producer stream the ready
+// event recorded last covers the earlier ones, so a group produced on one stream
+// costs one wait.
+Status WaitForProducers(DeviceOps* ops, const std::vector<Request>& requests) {
+  std::map<void*, const Request*> latest;  // by producer stream
+  std::set<void*> unrecorded;              // streams with a request that has no event
   for (const Request& r : requests) {
-    if (!wanted(r)) continue;
-    if (!batch.empty() && r.stream != stream) BRAID_RETURN_IF_ERROR(flush());
-    stream = r.stream;
-    batch.push_back(copy(r));
+    if (!r.ready) {
+      unrecorded.insert(r.stream);
+      continue;
+    }
+    const Request*& slot = latest[r.stream];
+    if (slot == nullptr || r.ready_order > slot->ready_order) slot = &r;
   }
-  return flush();
+  for (const auto& [stream, r] : latest)
+    BRAID_RETURN_IF_ERROR(ops->WaitFor(r->ready.get(), stream));
+  for (void* stream : unrecorded) BRAID_RETURN_IF_ERROR(ops->WaitFor(nullptr, stream));
+  return Status::OK();
+}
+
+// A view of `data` for the backend, on the device plane's stream.
+BufferView DeviceView(const Request& r, void* data, const DeviceOps& ops) {
+  BufferView v = ViewOf(r, data);
+  v.stream = ops.stream();
+  return v;
+}
+
+// The copies `copy(r)` of the requests that `wanted(r)`, as one batched launch.
+template <typename Wanted, typename CopyOf>
+Status CopyBatch(DeviceOps* ops, const std::vector<Request>& requests, DataType dtype,
+                 double factor, int64_t divisor, Wanted wanted, CopyOf copy) {
+  std::vector<DeviceCopy> batch;
+  for (const Request& r : requests) {
+    if (wanted(r)) batch.push_back(copy(r));
+  }
+  if (batch.empty()) return Status::OK();
+  return ops->ScaledCopies(batch, dtype, factor, divisor);
+}
+
+// The fused group's staging buffer: the persistent device fusion buffer, or none
+// for a single tensor (reduced where it is).
+Status Staging(DeviceOps* ops, const std::vector<BufferView>& outputs, BufferView* staging) {
+  staging->dtype = outputs[0].dtype;
+  staging->device = outputs[0].device;
+  staging->stream = ops->stream();
+  if (outputs.size() == 1) return Status::OK();
+  int64_t bytes = 0;
+  for (const BufferView& v : outputs) bytes += v.bytes();
+  BRAID_RETURN_IF_ERROR(ops->FusionBuffer(bytes, &staging->data));
+  staging->count = bytes / static_cast<int64_t>(DataTypeSize(staging->dtype));
+  return Status::OK();
 }
 
 }  // namespace
 
+// A local failure before the collective (a CUDA error) does not skip it: the other
+// ranks are already in it, so this rank takes part and reports its own error.
 Status Executor::AllreduceOnDevice(const Response& agreed, Backend* backend, DeviceOps* ops,
                                    std::vector<Request>* requests) {
   ReducePlan plan = PlanReduce(agreed.meta, world_size_);
@@ -40,33 +79,30 @@ Status Executor::AllreduceOnDevice(const Response& agreed, Backend* backend, Dev
   Clock::time_point t0 = Clock::now();
   std::vector<BufferView> outputs;
   outputs.reserve(requests->size());
-  for (const Request& r : *requests) outputs.push_back(ViewOf(r, r.output));
-  BRAID_RETURN_IF_ERROR(CopyOnStreams(
-      ops, *requests, dtype, plan.prescale, 1,
-      [&](const Request& r) { return r.output != r.input || plan.prescale != 1.0; },
-      [](const Request& r) {
-        return DeviceCopy{r.input, r.output, r.meta.NumElements()};
-      }));
-  BufferView staging;
-  staging.dtype = dtype;
-  staging.device = outputs[0].device;
-  if (outputs.size() > 1) {
-    int64_t bytes = 0;
-    for (const BufferView& v : outputs)
-      bytes += v.count * static_cast<int64_t>(DataTypeSize(dtype));
-    BRAID_RETURN_IF_ERROR(ops->FusionBuffer(bytes, &staging.data));
-    staging.count = bytes / static_cast<int64_t>(DataTypeSize(dtype));
+  for (const Request& r : *requests) outputs.push_back(DeviceView(r, r.output, *ops));
+  Status prepared = WaitForProducers(ops, *requests);
+  if (prepared.ok()) {
+    prepared = CopyBatch(
+        ops, *requests, dtype, plan.prescale, 1,
+        [&](const Request& r) { return r.output != r.input || plan.prescale != 1.0; },
+        [](const Request& r) {
+          return DeviceCopy{r.input, r.output, r.meta.NumElements()};
+        });
   }
+  BufferView staging;
+  if (prepared.ok()) prepared = Staging(ops, outputs, &staging);
   Clock::time_point t1 = Clock::now();
   Status st = backend->AllreduceMany(outputs, plan.backend_op, staging);
+  if (!prepared.ok()) st = prepared;
   Clock::time_point t2 = Clock::now();
   if (st.ok() && (plan.postscale != 1.0 || plan.integer_divisor != 1)) {
-    st = CopyOnStreams(
+    st = CopyBatch(
         ops, *requests, dtype, plan.postscale, plan.integer_divisor,
         [](const Request&) { return true; },
         [](const Request& r) {
           return DeviceCopy{r.output, r.output, r.meta.NumElements()};
         });
+    if (st.ok()) st = ops->Synchronize();
   }
   if (timeline_) {
     Trace(*requests, "PACK", t0, t1);
@@ -82,13 +118,28 @@ Status Executor::AllgatherOnDevice(const Response& agreed, Backend* backend, Dev
   std::shared_ptr<void> out;
   BRAID_RETURN_IF_ERROR(ops->Allocate(
       layout.elements * static_cast<int64_t>(DataTypeSize(r->meta.dtype)), false, &out));
-  BufferView recv = ViewOf(*r, out.get());
+  BufferView recv = DeviceView(*r, out.get(), *ops);
   recv.count = layout.elements;
-  BufferView send = ViewOf(*r, const_cast<void*>(r->input));
+  BufferView send = DeviceView(*r, const_cast<void*>(r->input), *ops);
+  const Status prepared = WaitForProducers(ops, {*r});
   Clock::time_point t0 = Clock::now();
   Status st = backend->Allgatherv(send, recv, layout.counts);
+  if (!prepared.ok()) st = prepared;
   if (timeline_) timeline_->Record(r->meta.name, "ALLGATHER", t0, Clock::now());
   r->handle->SetDeviceOutput(std::move(out), std::move(layout.shape), r->meta.device);
+  return st;
+}
+
+Status Executor::BroadcastOnDevice(Backend* backend, DeviceOps* ops, Request* r) {
+  Status prepared = WaitForProducers(ops, {*r});
+  if (prepared.ok() && r->output != r->input && r->meta.NumElements() > 0) {
+    prepared =
+        ops->ScaledCopies({{r->input, r->output, r->meta.NumElements()}}, r->meta.dtype, 1.0, 1);
+  }
+  Clock::time_point t0 = Clock::now();
+  Status st = backend->Broadcast(DeviceView(*r, r->output, *ops), r->meta.root);
+  if (!prepared.ok()) st = prepared;
+  if (timeline_) timeline_->Record(r->meta.name, "BROADCAST", t0, Clock::now());
   return st;
 }
 

@@ -43,6 +43,11 @@ struct Request {
   const void* input = nullptr;
   void* output = nullptr;  // equal to input for in-place operations
   void* stream = nullptr;
+  // GPU tensors: the event recorded on `stream` when the request was enqueued
+  // (core/ready_event.h), and its place in the order of recording; null when none
+  // could be recorded (the executor then waits for `stream` as it is when it runs).
+  std::shared_ptr<void> ready;
+  uint64_t ready_order = 0;
   std::shared_ptr<Handle> handle;
   Clock::time_point enqueued_at;
 };

@@ -1,7 +1,5 @@
 #include "collectives/cuda/cuda_device_ops.h"
 
-#include <cuda_runtime_api.h>
-
 #include "collectives/cuda/cuda_check.h"
 
 namespace braid {
@@ -10,19 +8,58 @@ namespace cuda {
 Status CudaDeviceOps::Create(int device, std::unique_ptr<DeviceOps>* out) {
   std::unique_ptr<BatchedCopier> copier;
   BRAID_RETURN_IF_ERROR(BatchedCopier::Create(device, &copier));
-  out->reset(new CudaDeviceOps(device, std::move(copier)));
+  std::unique_ptr<CudaDeviceOps> ops(new CudaDeviceOps(device, std::move(copier)));
+  BRAID_RETURN_IF_ERROR(ops->Init());
+  *out = std::move(ops);
+  return Status::OK();
+}
+
+Status CudaDeviceOps::Init() {
+  DeviceGuard guard(device_);
+  BRAID_CHECK_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  BRAID_CHECK_CUDA(cudaEventCreateWithFlags(&producer_reached_, cudaEventDisableTiming));
+  BRAID_CHECK_CUDA(
+      cudaEventCreateWithFlags(&done_, cudaEventBlockingSync | cudaEventDisableTiming));
+  return Status::OK();
+}
+
+CudaDeviceOps::~CudaDeviceOps() {
+  DeviceGuard guard(device_);
+  if (stream_ != nullptr) (void)cudaStreamSynchronize(stream_);
+  fusion_.reset();
+  if (done_ != nullptr) (void)cudaEventDestroy(done_);
+  if (producer_reached_ != nullptr) (void)cudaEventDestroy(producer_reached_);
+  if (stream_ != nullptr) (void)cudaStreamDestroy(stream_);
+}
+
+Status CudaDeviceOps::WaitFor(const void* ready, void* producer) {
+  DeviceGuard guard(device_);
+  cudaEvent_t event = static_cast<cudaEvent_t>(const_cast<void*>(ready));
+  if (event == nullptr) {
+    if (producer == stream_) return Status::OK();
+    BRAID_CHECK_CUDA(cudaEventRecord(producer_reached_, static_cast<cudaStream_t>(producer)));
+    event = producer_reached_;
+  }
+  BRAID_CHECK_CUDA(cudaStreamWaitEvent(stream_, event, 0));
+  return Status::OK();
+}
+
+Status CudaDeviceOps::Synchronize() {
+  DeviceGuard guard(device_);
+  BRAID_CHECK_CUDA(cudaEventRecord(done_, stream_));
+  BRAID_CHECK_CUDA(cudaEventSynchronize(done_));
   return Status::OK();
 }
 
 Status CudaDeviceOps::ScaledCopies(const std::vector<DeviceCopy>& copies, DataType dtype,
-                                   double factor, int64_t divisor, void* stream) {
+                                   double factor, int64_t divisor) {
   std::vector<CopyEntry> entries;
   entries.reserve(copies.size());
   for (const DeviceCopy& c : copies) entries.push_back(CopyEntry{c.src, c.dst, c.count});
   Scaling scaling;
   scaling.factor = factor;
   scaling.divisor = divisor;
-  return copier_->Copy(entries, dtype, scaling, static_cast<cudaStream_t>(stream));
+  return copier_->Copy(entries, dtype, scaling, stream_);
 }
 
 Status CudaDeviceOps::Allocate(int64_t bytes, bool zero, std::shared_ptr<void>* memory) {
@@ -30,9 +67,7 @@ Status CudaDeviceOps::Allocate(int64_t bytes, bool zero, std::shared_ptr<void>* 
   BRAID_RETURN_IF_ERROR(DeviceBuffer::Create(device_, bytes, &buffer));
   if (zero && bytes > 0) {
     DeviceGuard guard(device_);
-    // On the legacy default stream: a stand-in's BufferView names no stream, so the
-    // backend orders its collective after this.
-    BRAID_CHECK_CUDA(cudaMemsetAsync(buffer->data(), 0, static_cast<size_t>(bytes), nullptr));
+    BRAID_CHECK_CUDA(cudaMemsetAsync(buffer->data(), 0, static_cast<size_t>(bytes), stream_));
   }
   std::shared_ptr<DeviceBuffer> owned(std::move(buffer));
   *memory = std::shared_ptr<void>(owned, owned->data());

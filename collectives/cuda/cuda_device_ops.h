@@ -1,8 +1,11 @@
-// DeviceOps for one CUDA device: the batched scaled-copy kernel, device memory from
-// cudaMalloc, and a persistent fusion buffer that grows to the largest group.
+// DeviceOps for one CUDA device: a non-blocking stream of its own, the batched
+// scaled-copy kernel, device memory from cudaMalloc, and a persistent fusion buffer
+// that grows to the largest group.
 //
 // Threading: one thread at a time (DeviceOps's contract).
 #pragma once
+
+#include <cuda_runtime_api.h>
 
 #include <memory>
 
@@ -16,20 +19,30 @@ namespace cuda {
 class CudaDeviceOps : public DeviceOps {
  public:
   static Status Create(int device, std::unique_ptr<DeviceOps>* out);
+  ~CudaDeviceOps() override;
+  CudaDeviceOps(const CudaDeviceOps&) = delete;
+  CudaDeviceOps& operator=(const CudaDeviceOps&) = delete;
 
   int device() const override { return device_; }
+  void* stream() const override { return stream_; }
+  Status WaitFor(const void* ready, void* producer) override;
+  Status Synchronize() override;
   Status ScaledCopies(const std::vector<DeviceCopy>& copies, DataType dtype, double factor,
-                      int64_t divisor, void* stream) override;
+                      int64_t divisor) override;
   Status Allocate(int64_t bytes, bool zero, std::shared_ptr<void>* memory) override;
   Status FusionBuffer(int64_t bytes, void** data) override;
 
  private:
   CudaDeviceOps(int device, std::unique_ptr<BatchedCopier> copier)
       : device_(device), copier_(std::move(copier)) {}
+  Status Init();
 
   int device_;
   std::unique_ptr<BatchedCopier> copier_;
   std::unique_ptr<DeviceBuffer> fusion_;
+  cudaStream_t stream_ = nullptr;
+  cudaEvent_t producer_reached_ = nullptr;  // ordering only
+  cudaEvent_t done_ = nullptr;              // blocking sync: the host sleeps on it
 };
 
 }  // namespace cuda

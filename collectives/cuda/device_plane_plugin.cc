@@ -1,6 +1,6 @@
 // The CUDA plugin's one point of registration (libbraid_cuda.so): the factory that
-// sets up a GPU's data plane, registered with libbraid when the library is loaded
-// (collectives/device_plane.h says why from a static initializer). The backend is
+// sets up a GPU's data plane and the ready-event recorder, registered with libbraid when the
+// library is loaded (collectives/device_plane.h says why from a static initializer). The backend is
 // NCCL or the host-staged MPI path, as BRAID_GPU_BACKEND and the ranks' vote
 // decide; the memory operations are CudaDeviceOps either way.
 #include <cstdint>
@@ -11,6 +11,7 @@
 #include "braid/config.h"
 #include "collectives/cuda/cuda_device_ops.h"
 #include "collectives/cuda/device_memory.h"
+#include "collectives/cuda/ready_events.h"
 #include "collectives/device_plane.h"
 #include "collectives/staged/staged_backend.h"
 #include "common/logging.h"
@@ -97,7 +98,10 @@ DevicePlane CreateCudaPlane(ControlChannel* control, const WorldInfo& world, Bac
 // Runs when the library is loaded: by dlopen from the transport, or by the dynamic
 // loader at start-up in a program linked with it.
 [[maybe_unused]] const bool kRegistered = [] {
-  RegisterDevicePlaneFactory(&CreateCudaPlane);
+  DevicePlugin plugin;
+  plugin.create_plane = &CreateCudaPlane;
+  plugin.record_ready = &RecordReadyEvent;
+  RegisterDevicePlugin(plugin);
   return true;
 }();
 

@@ -155,8 +155,8 @@ Status PackMemory::Create(int device, DataType dtype, const std::string& op_name
   if (k == nullptr) {
     // The kernels come with the CUDA plugin, which registers them when it loads
     // (normally at the first GPU collective, which may not have happened yet).
-    DevicePlaneFactory unused = nullptr;
-    loaded = LoadDevicePlaneFactory(&unused);
+    DevicePlugin unused;
+    loaded = LoadDevicePlugin(&unused);
     k = RestartDeviceKernelsOrNull();
   }
   if (k == nullptr) {
