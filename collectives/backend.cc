@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "collectives/cpu/reduce.h"
+
 namespace braid {
 
 Status Backend::AllreduceMany(const std::vector<BufferView>& buffers, ReduceOp op,
@@ -26,6 +28,22 @@ Status Backend::AllreduceMany(const std::vector<BufferView>& buffers, ReduceOp o
   for (const BufferView& b : buffers) {
     if (b.bytes() > 0) std::memcpy(b.data, packed + offset, static_cast<size_t>(b.bytes()));
     offset += b.bytes();
+  }
+  return Status::OK();
+}
+
+Status Backend::AllreduceScaled(const std::vector<BufferView>& buffers, ReduceOp op,
+                                const BufferView& staging, const ReduceScaling& scaling) {
+  if (scaling.pre()) {
+    for (const BufferView& b : buffers)
+      cpu::ScaleCopy(b.data, b.data, b.count, b.dtype, scaling.prescale);
+  }
+  BRAID_RETURN_IF_ERROR(AllreduceMany(buffers, op, staging));
+  if (scaling.post()) {
+    for (const BufferView& b : buffers) {
+      cpu::ScaleCopy(b.data, b.data, b.count, b.dtype, scaling.postscale);
+      if (scaling.divisor > 1) cpu::DivideBy(b.data, b.count, b.dtype, scaling.divisor);
+    }
   }
   return Status::OK();
 }

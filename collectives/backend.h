@@ -15,6 +15,18 @@
 
 namespace braid {
 
+// The scale factors of an allreduce (core/reduce_plan.h): the inputs are multiplied
+// by `prescale` before the reduction; the results by `postscale` after it, then
+// (integer dtypes) divided by `divisor` toward zero when it is above 1.
+struct ReduceScaling {
+  double prescale = 1.0;
+  double postscale = 1.0;
+  int64_t divisor = 1;
+
+  bool pre() const { return prescale != 1.0; }
+  bool post() const { return postscale != 1.0 || divisor > 1; }
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -33,6 +45,13 @@ class Backend {
   // into. The default packs, calls Allreduce and unpacks (host memory only).
   virtual Status AllreduceMany(const std::vector<BufferView>& buffers, ReduceOp op,
                                const BufferView& staging);
+
+  // AllreduceMany with `scaling` applied, the result final when it returns. Device
+  // backends fold it into the kernels that pack and unpack a group (for a single
+  // buffer, one in-place pass on each side), on their own stream. The default
+  // scales in place on the host around AllreduceMany (host memory only).
+  virtual Status AllreduceScaled(const std::vector<BufferView>& buffers, ReduceOp op,
+                                 const BufferView& staging, const ReduceScaling& scaling);
 
   // Gathers a variable number of elements per rank. `recv` holds sum(counts)
   // elements; rank r's block starts at sum(counts[0..r)). `send.data` may point at

@@ -3,9 +3,9 @@
 // plane's stream (DeviceOps), which first waits for the ready events recorded when
 // the tensors were enqueued (core/ready_event.h): ordered after the framework's
 // kernels that produced them, never after kernels the framework queued later, and
-// without the host waiting. The backend is handed views on that stream and returns
-// once the collective is done; the executor then waits for its own post-processing
-// before the handles complete, so a finished handle means a finished output.
+// without the host waiting. The backend is handed views on that stream, applies the
+// scaling in its own passes and returns once the outputs are final, so a finished
+// handle means a finished output.
 #include <map>
 #include <set>
 
@@ -70,8 +70,11 @@ Status Staging(DeviceOps* ops, const std::vector<BufferView>& outputs, BufferVie
 
 }  // namespace
 
-// A local failure before the collective (a CUDA error) does not skip it: the other
-// ranks are already in it, so this rank takes part and reports its own error.
+// Out of place, inputs are copied to the outputs with the prescale factor on the
+// way (one pass); the backend applies the rest of the scaling in its own pack and
+// unpack passes and returns with the outputs final. A local failure before the
+// collective (a CUDA error) does not skip it: the other ranks are already in it,
+// so this rank takes part and reports its own error.
 Status Executor::AllreduceOnDevice(const Response& agreed, Backend* backend, DeviceOps* ops,
                                    std::vector<Request>* requests) {
   ReducePlan plan = PlanReduce(agreed.meta, world_size_);
@@ -79,35 +82,32 @@ Status Executor::AllreduceOnDevice(const Response& agreed, Backend* backend, Dev
   Clock::time_point t0 = Clock::now();
   std::vector<BufferView> outputs;
   outputs.reserve(requests->size());
-  for (const Request& r : *requests) outputs.push_back(DeviceView(r, r.output, *ops));
+  bool out_of_place = false;
+  for (const Request& r : *requests) {
+    outputs.push_back(DeviceView(r, r.output, *ops));
+    out_of_place = out_of_place || r.output != r.input;
+  }
   Status prepared = WaitForProducers(ops, *requests);
-  if (prepared.ok()) {
+  ReduceScaling scaling{plan.prescale, plan.postscale, plan.integer_divisor};
+  if (prepared.ok() && out_of_place) {
+    // Inputs are copied to the outputs with the prescale factor on the way (and
+    // in-place members of the group scaled where they are).
     prepared = CopyBatch(
         ops, *requests, dtype, plan.prescale, 1,
-        [&](const Request& r) { return r.output != r.input || plan.prescale != 1.0; },
+        [&](const Request& r) { return r.output != r.input || scaling.pre(); },
         [](const Request& r) {
           return DeviceCopy{r.input, r.output, r.meta.NumElements()};
         });
+    scaling.prescale = 1.0;
   }
   BufferView staging;
   if (prepared.ok()) prepared = Staging(ops, outputs, &staging);
   Clock::time_point t1 = Clock::now();
-  Status st = backend->AllreduceMany(outputs, plan.backend_op, staging);
+  Status st = backend->AllreduceScaled(outputs, plan.backend_op, staging, scaling);
   if (!prepared.ok()) st = prepared;
-  Clock::time_point t2 = Clock::now();
-  if (st.ok() && (plan.postscale != 1.0 || plan.integer_divisor != 1)) {
-    st = CopyBatch(
-        ops, *requests, dtype, plan.postscale, plan.integer_divisor,
-        [](const Request&) { return true; },
-        [](const Request& r) {
-          return DeviceCopy{r.output, r.output, r.meta.NumElements()};
-        });
-    if (st.ok()) st = ops->Synchronize();
-  }
   if (timeline_) {
     Trace(*requests, "PACK", t0, t1);
-    Trace(*requests, "ALLREDUCE", t1, t2);
-    Trace(*requests, "UNPACK", t2, Clock::now());
+    Trace(*requests, "ALLREDUCE", t1, Clock::now());
   }
   return st;
 }

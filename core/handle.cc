@@ -28,8 +28,7 @@ void Handle::SetOutput(PooledBuffer buffer, std::vector<int64_t> shape) {
   output_shape_ = std::move(shape);
 }
 
-void Handle::SetDeviceOutput(std::shared_ptr<void> memory, std::vector<int64_t> shape,
-                             int device) {
+void Handle::SetDeviceOutput(std::shared_ptr<void> memory, std::vector<int64_t> shape, int device) {
   device_output_ = std::move(memory);
   output_shape_ = std::move(shape);
   output_device_ = device;

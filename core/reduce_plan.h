@@ -1,7 +1,9 @@
 // How the executor turns an agreed allreduce or allgather into backend calls,
-// shared by the host and device paths. For allreduce: the backend reduces with sum, min, max or product; average is a
-// sum followed by a division (folded into the postscale factor for floating types,
-// an integer division toward zero otherwise).
+// shared by the host and device paths. For allreduce: the backend reduces with sum,
+// min, max or product; average is a sum followed by a division (folded into the
+// postscale factor for floating types, an integer division toward zero otherwise).
+// On the host the executor scales; on a device the backend folds the scaling into
+// its pack and unpack passes (Backend::AllreduceScaled).
 #pragma once
 
 #include <cstdint>

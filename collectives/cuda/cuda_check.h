@@ -14,9 +14,9 @@ Status CudaError(cudaError_t code, const char* call, const char* file, int line)
 }  // namespace cuda
 }  // namespace braid
 
-#define BRAID_CHECK_CUDA(call)                                                   \
-  do {                                                                           \
-    cudaError_t _braid_cuda_rc = (call);                                         \
-    if (_braid_cuda_rc != cudaSuccess)                                           \
+#define BRAID_CHECK_CUDA(call)                                                    \
+  do {                                                                            \
+    cudaError_t _braid_cuda_rc = (call);                                          \
+    if (_braid_cuda_rc != cudaSuccess)                                            \
       return ::braid::cuda::CudaError(_braid_cuda_rc, #call, __FILE__, __LINE__); \
   } while (0)

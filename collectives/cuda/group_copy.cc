@@ -4,7 +4,7 @@ namespace braid {
 namespace cuda {
 
 Status CopyGroup(const BatchedCopier& copier, const std::vector<BufferView>& buffers, char* packed,
-                 GroupCopy direction, cudaStream_t stream) {
+                 GroupCopy direction, cudaStream_t stream, const Scaling& scaling) {
   if (buffers.empty()) return Status::OK();
   std::vector<CopyEntry> entries;
   entries.reserve(buffers.size());
@@ -18,7 +18,13 @@ Status CopyGroup(const BatchedCopier& copier, const std::vector<BufferView>& buf
     }
     offset += b.bytes();
   }
-  return copier.Copy(entries, buffers[0].dtype, 1.0, stream);
+  return copier.Copy(entries, buffers[0].dtype, scaling, stream);
+}
+
+Status ScaleInPlace(const BatchedCopier& copier, const BufferView& buf, const Scaling& scaling,
+                    cudaStream_t stream) {
+  if ((scaling.factor == 1.0 && scaling.divisor <= 1) || buf.count == 0) return Status::OK();
+  return copier.Copy({CopyEntry{buf.data, buf.data, buf.count}}, buf.dtype, scaling, stream);
 }
 
 }  // namespace cuda

@@ -128,6 +128,25 @@ Status NcclBackend::Fail(const std::string& what, const Status& error) {
 }
 
 Status NcclBackend::Allreduce(const BufferView& buf, ReduceOp op) {
+  return AllreduceOne(buf, op, ReduceScaling());
+}
+
+Status NcclBackend::AllreduceMany(const std::vector<BufferView>& buffers, ReduceOp op,
+                                  const BufferView& staging) {
+  return AllreduceScaled(buffers, op, staging, ReduceScaling());
+}
+
+// Whether a sum scaled by 1/size afterwards, and by nothing else, is an average
+// that ncclAvg can compute itself (floating types; integers round as the host does
+// only through the unpack kernel's division).
+bool NcclBackend::IsPlainAverage(DataType dtype, ReduceOp op, const ReduceScaling& scaling) const {
+  return op == ReduceOp::kSum && IsFloatingPoint(dtype) && size() > 1 && !scaling.pre() &&
+         scaling.divisor <= 1 && scaling.postscale == 1.0 / size();
+}
+
+// One buffer in place: the scaling passes run on the backend's stream on either
+// side of ncclAllReduce (none for a plain average, which is ncclAvg).
+Status NcclBackend::AllreduceOne(const BufferView& buf, ReduceOp op, const ReduceScaling& scaling) {
   BRAID_RETURN_IF_ERROR(CheckUsable());
   BRAID_RETURN_IF_ERROR(CheckBuffer(buf, rules(), "allreduce"));
   ncclDataType_t type;
@@ -135,19 +154,25 @@ Status NcclBackend::Allreduce(const BufferView& buf, ReduceOp op) {
   BRAID_RETURN_IF_ERROR(NcclType(buf.dtype, &type));
   BRAID_RETURN_IF_ERROR(NcclOp(op, &nccl_op));
   if (buf.count == 0) return Status::OK();
+  ReduceScaling rest = scaling;
+  if (IsPlainAverage(buf.dtype, op, scaling)) {
+    nccl_op = ncclAvg;
+    rest.postscale = 1.0;
+  }
   return Run(Describe("allreduce", buf.count, buf.dtype), [&]() -> Status {
     BRAID_RETURN_IF_ERROR(OrderAfter(buf.stream));
+    BRAID_RETURN_IF_ERROR(cuda::ScaleInPlace(*copier_, buf, cuda::PreScaling(rest), stream()));
     BRAID_CHECK_NCCL(ncclAllReduce(buf.data, buf.data, static_cast<size_t>(buf.count), type,
                                    nccl_op, context_->comm(), stream()));
-    return Status::OK();
+    return cuda::ScaleInPlace(*copier_, buf, cuda::PostScaling(rest), stream());
   });
 }
 
-Status NcclBackend::AllreduceMany(const std::vector<BufferView>& buffers, ReduceOp op,
-                                  const BufferView& staging) {
+Status NcclBackend::AllreduceScaled(const std::vector<BufferView>& buffers, ReduceOp op,
+                                    const BufferView& staging, const ReduceScaling& scaling) {
   BRAID_RETURN_IF_ERROR(CheckUsable());
   if (buffers.empty()) return Status::OK();
-  if (buffers.size() == 1) return Allreduce(buffers[0], op);
+  if (buffers.size() == 1) return AllreduceOne(buffers[0], op, scaling);
   int64_t total = 0;
   BRAID_RETURN_IF_ERROR(CheckGroup(buffers, staging, rules(), &total));
   const DataType dtype = buffers[0].dtype;
@@ -163,11 +188,12 @@ Status NcclBackend::AllreduceMany(const std::vector<BufferView>& buffers, Reduce
   return Run(what, [&]() -> Status {
     BRAID_RETURN_IF_ERROR(OrderAfterAll(buffers));
     BRAID_RETURN_IF_ERROR(OrderAfter(staging.stream));
-    BRAID_RETURN_IF_ERROR(
-        cuda::CopyGroup(*copier_, buffers, packed, cuda::GroupCopy::kPack, stream()));
+    BRAID_RETURN_IF_ERROR(cuda::CopyGroup(*copier_, buffers, packed, cuda::GroupCopy::kPack,
+                                          stream(), cuda::PreScaling(scaling)));
     BRAID_CHECK_NCCL(ncclAllReduce(packed, packed, static_cast<size_t>(count), type, nccl_op,
                                    context_->comm(), stream()));
-    return cuda::CopyGroup(*copier_, buffers, packed, cuda::GroupCopy::kUnpack, stream());
+    return cuda::CopyGroup(*copier_, buffers, packed, cuda::GroupCopy::kUnpack, stream(),
+                           cuda::PostScaling(scaling));
   });
 }
 

@@ -76,6 +76,11 @@ class NcclBackend : public Backend {
   // `staging` then holds the reduced group.
   Status AllreduceMany(const std::vector<BufferView>& buffers, ReduceOp op,
                        const BufferView& staging) override;
+  // The same, with the prescale folded into the pack kernel and the postscale and
+  // integer division into the unpack kernel (a single buffer: in-place passes on
+  // either side, or ncclAvg for a plain floating-point average).
+  Status AllreduceScaled(const std::vector<BufferView>& buffers, ReduceOp op,
+                         const BufferView& staging, const ReduceScaling& scaling) override;
   // One ncclBroadcast per rank with a non-empty block, in one NCCL group.
   Status Allgatherv(const BufferView& send, const BufferView& recv,
                     const std::vector<int64_t>& counts) override;
@@ -92,6 +97,8 @@ class NcclBackend : public Backend {
   explicit NcclBackend(const NcclOptions& options);
   Status Init(ControlChannel* control, const WorldInfo& world);
   Status CheckUsable() const;
+  bool IsPlainAverage(DataType dtype, ReduceOp op, const ReduceScaling& scaling) const;
+  Status AllreduceOne(const BufferView& buf, ReduceOp op, const ReduceScaling& scaling);
   cuda::BufferRules rules() const { return {"nccl", device(), options_.check_pointers}; }
   Status OrderAfter(void* producer);
   Status OrderAfterAll(const std::vector<BufferView>& buffers);

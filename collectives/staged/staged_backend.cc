@@ -28,18 +28,21 @@ class StagedBackend : public Backend {
   bool CanHandle(int device) const override { return device == pipeline_->device(); }
 
   Status Allreduce(const BufferView& buf, ReduceOp op) override {
-    BRAID_RETURN_IF_ERROR(cuda::CheckBuffer(buf, rules(), "allreduce"));
-    if (buf.count == 0) return Status::OK();
-    BRAID_RETURN_IF_ERROR(pipeline_->OrderAfter(buf.stream));
-    return Conclude(pipeline_->Allreduce(host_, buf.data, buf.count, buf.dtype, op));
+    return AllreduceOne(buf, op, ReduceScaling());
   }
 
-  // The group is packed into `staging` on the device (one kernel launch), reduced
-  // there as one buffer, and unpacked after the last segment has come back.
   Status AllreduceMany(const std::vector<BufferView>& buffers, ReduceOp op,
                        const BufferView& staging) override {
+    return AllreduceScaled(buffers, op, staging, ReduceScaling());
+  }
+
+  // A group is packed into `staging` on the device (one kernel launch, with the
+  // prescale), reduced there as one buffer, and unpacked (with the postscale) after
+  // the last segment has come back.
+  Status AllreduceScaled(const std::vector<BufferView>& buffers, ReduceOp op,
+                         const BufferView& staging, const ReduceScaling& scaling) override {
     if (buffers.empty()) return Status::OK();
-    if (buffers.size() == 1) return Allreduce(buffers[0], op);
+    if (buffers.size() == 1) return AllreduceOne(buffers[0], op, scaling);
     int64_t total = 0;
     BRAID_RETURN_IF_ERROR(cuda::CheckGroup(buffers, staging, rules(), &total));
     if (total == 0) return Status::OK();
@@ -47,14 +50,14 @@ class StagedBackend : public Backend {
     BRAID_RETURN_IF_ERROR(pipeline_->OrderAfter(staging.stream));
     const DataType dtype = buffers[0].dtype;
     char* packed = static_cast<char*>(staging.data);
-    Status status =
-        cuda::CopyGroup(*copier_, buffers, packed, cuda::GroupCopy::kPack, pipeline_->to_host());
+    Status status = cuda::CopyGroup(*copier_, buffers, packed, cuda::GroupCopy::kPack,
+                                    pipeline_->to_host(), cuda::PreScaling(scaling));
     const int64_t count = total / static_cast<int64_t>(DataTypeSize(dtype));
     const Status reduced = pipeline_->Allreduce(host_, packed, count, dtype, op);
     if (status.ok()) status = reduced;
     if (status.ok()) {
       status = cuda::CopyGroup(*copier_, buffers, packed, cuda::GroupCopy::kUnpack,
-                               pipeline_->to_device());
+                               pipeline_->to_device(), cuda::PostScaling(scaling));
     }
     return Conclude(status);
   }
@@ -100,6 +103,24 @@ class StagedBackend : public Backend {
 
  private:
   cuda::BufferRules rules() const { return {kName, pipeline_->device(), true}; }
+
+  // One buffer in place: scaled on the device before its first segment leaves and
+  // after its last one is back. Every segment's host collective runs even after a
+  // CUDA failure here (the ranks stay in step).
+  Status AllreduceOne(const BufferView& buf, ReduceOp op, const ReduceScaling& scaling) {
+    BRAID_RETURN_IF_ERROR(cuda::CheckBuffer(buf, rules(), "allreduce"));
+    if (buf.count == 0) return Status::OK();
+    BRAID_RETURN_IF_ERROR(pipeline_->OrderAfter(buf.stream));
+    Status status =
+        cuda::ScaleInPlace(*copier_, buf, cuda::PreScaling(scaling), pipeline_->to_host());
+    const Status reduced = pipeline_->Allreduce(host_, buf.data, buf.count, buf.dtype, op);
+    if (status.ok()) status = reduced;
+    if (status.ok()) {
+      status =
+          cuda::ScaleInPlace(*copier_, buf, cuda::PostScaling(scaling), pipeline_->to_device());
+    }
+    return Conclude(status);
+  }
 
   // Waits for both copy streams; the first error wins.
   Status Conclude(const Status& status) {

@@ -1,8 +1,8 @@
 // What every device backend (NCCL, host-staged) must do, as checks a suite runs on
 // its own backend: allreduce of every dtype x op x size, a fused group through the
-// staging buffer, allgatherv in and out of place, broadcast from every root.
-// Expected values depend on the rank and the number of ranks only
-// (nccl_test_util.h), so every check holds at any np.
+// staging buffer, scaling folded into the passes, allgatherv in and out of place, broadcast from
+// every root. Expected values depend on the rank and the number of ranks only (nccl_test_util.h),
+// so every check holds at any np.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -10,6 +10,8 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -102,6 +104,62 @@ inline void CheckAllreduceMany(Backend& backend, const DevicePlace& at, DataType
     std::vector<char> part(want.begin() + offset, want.begin() + offset + bytes);
     EXPECT_EQ(FirstMismatch(Download(views[b].data, bytes), part, dtype), -1) << "buffer " << b;
     offset += bytes;
+  }
+}
+
+// Element i of a float32, float64 or int32 image.
+inline double LoadScaledCheckValue(DataType dtype, const std::vector<char>& image, int64_t i) {
+  if (dtype == DataType::kFloat64) return reinterpret_cast<const double*>(image.data())[i];
+  if (dtype == DataType::kInt32) return reinterpret_cast<const int32_t*>(image.data())[i];
+  return reinterpret_cast<const float*>(image.data())[i];
+}
+
+// The scaling a backend folds into its passes (AllreduceScaled), for one buffer and
+// for a group: prescale and postscale on float32 (powers of two: exact), an integer
+// average's division toward zero on int32, and a float64 average (NCCL: ncclAvg).
+inline void CheckAllreduceScaled(Backend& backend, const DevicePlace& at) {
+  struct Case {
+    DataType dtype;
+    ReduceScaling scaling;
+    double rel_tol;
+  };
+  const Case cases[] = {{DataType::kFloat32, {0.5, 0.25, 1}, 0.0},
+                        {DataType::kInt32, {1.0, 1.0, at.size}, 0.0},
+                        {DataType::kFloat64, {1.0, 1.0 / at.size, 1}, 1e-12}};
+  const int64_t n = 1003;
+  for (const Case& c : cases) {
+    for (int buffers : {1, 3}) {
+      SCOPED_TRACE(std::string(DataTypeName(c.dtype)) + " in " + std::to_string(buffers));
+      const int64_t elem = static_cast<int64_t>(DataTypeSize(c.dtype));
+      std::vector<std::unique_ptr<cuda::DeviceBuffer>> owned;
+      std::vector<BufferView> views;
+      for (int b = 0; b < buffers; ++b) {
+        owned.push_back(at.Alloc(n * elem));
+        auto in = Image(c.dtype, n, [&](int64_t i) {
+          return Input(c.dtype, ReduceOp::kSum, at.rank, b * n + i);
+        });
+        ASSERT_TRUE(Upload(in, owned.back()->data()));
+        views.push_back(View(owned.back()->data(), n, c.dtype, at.device));
+      }
+      auto staging = at.Alloc(buffers * n * elem);
+      Status st = backend.AllreduceScaled(
+          views, ReduceOp::kSum, View(staging->data(), buffers * n, c.dtype, at.device), c.scaling);
+      ASSERT_TRUE(st.ok()) << st.ToString();
+      for (int b = 0; b < buffers; ++b) {
+        auto got = Download(views[b].data, static_cast<size_t>(n * elem));
+        for (int64_t i = 0; i < n; ++i) {
+          const double sum =
+              c.scaling.prescale * Reduced(c.dtype, ReduceOp::kSum, at.size, b * n + i);
+          const double want =
+              c.scaling.divisor > 1
+                  ? static_cast<double>(static_cast<int64_t>(sum) / c.scaling.divisor)
+                  : sum * c.scaling.postscale;
+          const double value = LoadScaledCheckValue(c.dtype, got, i);
+          ASSERT_LE(std::fabs(value - want), c.rel_tol * std::fabs(want))
+              << "buffer " << b << " element " << i << ": got " << value << ", want " << want;
+        }
+      }
+    }
   }
 }
 

@@ -79,6 +79,10 @@ TEST_F(NcclBackendTest, AllreduceManyPacksIntoStagingAndUnpacks) {
   }
 }
 
+TEST_F(NcclBackendTest, ScalingIsFoldedIntoThePasses) {
+  CheckAllreduceScaled(nccl(), place());
+}
+
 TEST_F(NcclBackendTest, AllreduceManyOfOneBufferReducesInPlace) {
   const int64_t n = 1000;
   auto buf = Alloc(n * 4);

@@ -102,6 +102,10 @@ TEST_F(StagedBackendTest, AllreduceManyPacksIntoStagingAndUnpacks) {
   }
 }
 
+TEST_F(StagedBackendTest, ScalingIsFoldedIntoThePasses) {
+  CheckAllreduceScaled(staged(), place());
+}
+
 TEST_F(StagedBackendTest, AllgathervOutOfPlaceAndInPlace) {
   CheckAllgatherv(staged(), place(), {DataType::kFloat32, DataType::kInt64, DataType::kUInt8});
 }

@@ -180,11 +180,16 @@ class Backend : public braid::Backend {
   }
   braid::Status AllreduceMany(const std::vector<braid::BufferView>& buffers, braid::ReduceOp op,
                               const braid::BufferView& staging) override {
+    return AllreduceScaled(buffers, op, staging, braid::ReduceScaling());
+  }
+  // The base class's host scaling around the host backend's reduction.
+  braid::Status AllreduceScaled(const std::vector<braid::BufferView>& buffers, braid::ReduceOp op,
+                                const braid::BufferView& staging,
+                                const braid::ReduceScaling& scaling) override {
     std::vector<braid::BufferView> host;
     for (const braid::BufferView& b : buffers) host.push_back(OnHost(b));
-    braid::BufferView host_staging = staging;
-    host_staging.device = braid::kCpuDevice;
-    return host_->AllreduceMany(host, op, host_staging);
+    braid::BufferView host_staging = OnHost(staging);
+    return host_->AllreduceScaled(host, op, host_staging, scaling);
   }
   braid::Status Allgatherv(const braid::BufferView& send, const braid::BufferView& recv,
                            const std::vector<int64_t>& counts) override {
