@@ -2,17 +2,21 @@
 // with one rank per GPU, or the host-staged MPI path where ranks share one):
 // allreduce with every scaling path, a fused group, allgather,
 // broadcast, mixing host and GPU tensors, and stream ordering against a producer
-// on a non-default stream.
+// on a non-default stream (after the work queued before the call, and not after
+// the work queued later).
 #include <gtest/gtest.h>
 
 #include <cuda_runtime_api.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "braid/braid.h"
+#include "stream_gate.h"
 
 namespace {
 
@@ -188,6 +192,40 @@ TEST_F(EngineGpu, OrdersAfterTheProducersStream) {
   }
   EXPECT_EQ(wrong, 0) << "of 1000 iterations read data the producer had not written yet";
   cudaFreeHost(pinned);
+  cudaStreamDestroy(producer);
+}
+
+// Work queued on the producer stream after the call (a kernel holding the stream
+// until the host opens a gate) is not waited for: the engine waits for the ready
+// event recorded at the call, so the average finishes while the stream is held.
+// Round 0 runs ungated, so that set-up (the device plane, NCCL's connections,
+// buffers grown) is done before the gate holds a stream.
+TEST_F(EngineGpu, DoesNotWaitForWorkQueuedAfterTheCall) {
+  const int64_t n = (1 << 20) + 3;
+  cudaStream_t producer;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&producer, cudaStreamNonBlocking), cudaSuccess);
+  DeviceTensor a(BRAID_FLOAT32, n, 4, producer);
+  Upload(a.data, std::vector<float>(n, static_cast<float>(rank() + 1)));
+  braid::testing::StreamGate gate;
+  for (int round = 0; round < 2; ++round) {
+    braid_handle_t h;
+    ASSERT_EQ(braid_allreduce_async("gpu.later", &a.desc, a.data, BRAID_AVERAGE, 1, 1, &h),
+              BRAID_OK);
+    if (round == 1) ASSERT_EQ(gate.Hold(producer), cudaSuccess);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!braid_poll(h) && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    const bool finished_while_held = braid_poll(h) != 0;
+    gate.Open();
+    EXPECT_TRUE(finished_while_held) << "round " << round << ": the allreduce waited for work "
+                                     << "queued on the producer stream after the call";
+    ASSERT_EQ(Wait(h), BRAID_OK);
+    ASSERT_EQ(cudaStreamSynchronize(producer), cudaSuccess);
+    const std::vector<float> got = Download<float>(a.data, n);
+    const float want = (size() + 1) / 2.0f;
+    EXPECT_NEAR(got[0], want, 1e-5) << "round " << round;
+    EXPECT_NEAR(got[n - 1], want, 1e-5) << "round " << round;
+  }
   cudaStreamDestroy(producer);
 }
 
