@@ -98,7 +98,7 @@ inline Stream& StreamOf(void* handle) {
   return handle == nullptr ? DefaultStream() : *static_cast<Stream*>(handle);
 }
 
-// Counts ready events recorded (at enqueue) and device planes set up.
+// How many ready events have been recorded (each at an enqueue).
 inline int& ReadyEventsRecorded() {
   static int n = 0;
   return n;
