@@ -46,7 +46,8 @@ struct DeviceTensor {
 };
 
 // A producer stream held shut until Open(), and work queued on it after the
-// call that stays blocked until Release().
+// call that stays blocked until Release(). Tensors its tasks write must outlive it:
+// the tests declare them first (a unique_ptr, set once the producer's stream exists).
 class Producer {
  public:
   Producer() { stream.WaitFor(gate_); }
@@ -155,12 +156,11 @@ TEST_F(DevicePath, FusedGroupWaitsOnlyForWorkQueuedBeforeTheCall) {
 
 TEST_F(DevicePath, AllgatherOutputIsCompleteWhenTheHandleIs) {
   const int64_t rows = rank_ + 1, cols = 3;
-  DeviceTensor* in = nullptr;
   std::unique_ptr<DeviceTensor> owned;
   Producer p;
   owned =
       std::make_unique<DeviceTensor>(BRAID_FLOAT64, std::vector<int64_t>{rows, cols}, &p.stream);
-  in = owned.get();
+  DeviceTensor* in = owned.get();
   p.Produce([in, this] { in->host.Fill([&](int64_t i) { return 1000.0 * rank_ + i; }); });
   Handle h;
   const std::string name = ctu::UniqueName("allgather");
