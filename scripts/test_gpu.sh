@@ -10,6 +10,11 @@
 #   example  the Fashion-MNIST example with --device cuda at np 1 and np 2
 # Usage: bash scripts/test_gpu.sh [tests] [bench] [example]   (default: all three)
 # FASHION_MNIST_DIR points at the dataset (default: Debian's location).
+# Build with the system compiler the Python interpreter was built with: a compiler
+# that links its own libstdc++ statically into libbraid (a toolchain under /opt, say)
+# makes braid.init() crash inside Python. There: CXX=/usr/bin/g++ CC=/usr/bin/gcc
+# CUDAHOSTCXX=/usr/bin/g++. As root, Open MPI also wants OMPI_ALLOW_RUN_AS_ROOT=1 and
+# OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1.
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${BUILD_DIR:-$root/build-gpu}"
