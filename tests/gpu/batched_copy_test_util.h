@@ -1,6 +1,6 @@
-// Test helpers for BatchedCopier: a byte region with a host mirror, layouts of
-// entries (in elements), and the host reference (cpu::ScaleCopy, cpu::DivideBy)
-// applied to the same initial bytes.
+// Test helpers for BatchedCopier: a fixture with a copier and a stream, a byte
+// region with a host mirror, layouts of entries (in elements), and the host
+// reference (cpu::ScaleCopy, cpu::DivideBy) applied to the same initial bytes.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -22,6 +22,26 @@
 #include "common/types.h"
 
 namespace braid::cuda::test {
+
+// A copier on device 0 and a non-blocking stream for it; `Base` is
+// ::testing::Test or ::testing::TestWithParam<...>.
+template <class Base>
+class CopierFixture : public Base {
+ protected:
+  void SetUp() override {
+    Status st = BatchedCopier::Create(0, &copier_);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    ASSERT_EQ(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), cudaSuccess);
+  }
+  void TearDown() override {
+    if (stream_ != nullptr) {
+      EXPECT_EQ(cudaStreamDestroy(stream_), cudaSuccess);
+    }
+  }
+
+  std::unique_ptr<BatchedCopier> copier_;
+  cudaStream_t stream_ = nullptr;
+};
 
 // Random bytes; for floating types every element is made finite (an all-ones
 // exponent loses its top bit), since scaled NaN payloads differ by design.

@@ -22,19 +22,8 @@
 namespace braid::cuda::test {
 namespace {
 
-class BatchedCopyTest : public ::testing::TestWithParam<DataType> {
+class BatchedCopyTest : public CopierFixture<::testing::TestWithParam<DataType>> {
  protected:
-  void SetUp() override {
-    Status st = BatchedCopier::Create(0, &copier_);
-    ASSERT_TRUE(st.ok()) << st.ToString();
-    ASSERT_EQ(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), cudaSuccess);
-  }
-  void TearDown() override {
-    if (stream_ != nullptr) {
-      EXPECT_EQ(cudaStreamDestroy(stream_), cudaSuccess);
-    }
-  }
-
   DataType dtype() const { return GetParam(); }
   int64_t size() const { return static_cast<int64_t>(DataTypeSize(dtype())); }
 
@@ -72,9 +61,6 @@ class BatchedCopyTest : public ::testing::TestWithParam<DataType> {
       for (bool in_place : {false, true}) Check(l, Scaling{factor, 1}, in_place);
     }
   }
-
-  std::unique_ptr<BatchedCopier> copier_;
-  cudaStream_t stream_ = nullptr;
 };
 
 TEST_P(BatchedCopyTest, SingleEntryOfEachSize) {

@@ -18,19 +18,8 @@
 namespace braid::cuda::test {
 namespace {
 
-class BatchedCopyApiTest : public ::testing::Test {
+class BatchedCopyApiTest : public CopierFixture<::testing::Test> {
  protected:
-  void SetUp() override {
-    Status st = BatchedCopier::Create(0, &copier_);
-    ASSERT_TRUE(st.ok()) << st.ToString();
-    ASSERT_EQ(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), cudaSuccess);
-  }
-  void TearDown() override {
-    if (stream_ != nullptr) {
-      EXPECT_EQ(cudaStreamDestroy(stream_), cudaSuccess);
-    }
-  }
-
   // One out-of-place entry over `in` (raw element bytes); returns the device result.
   std::vector<uint8_t> RunOne(const std::vector<uint8_t>& in, DataType dtype, const Scaling& s) {
     auto src = Region::Create(static_cast<int64_t>(in.size()));
@@ -55,9 +44,6 @@ class BatchedCopyApiTest : public ::testing::Test {
     if (s.divisor > 1) cpu::DivideBy(out.data(), count, dtype, s.divisor);
     return out;
   }
-
-  std::unique_ptr<BatchedCopier> copier_;
-  cudaStream_t stream_ = nullptr;
 };
 
 template <class T>
