@@ -103,8 +103,7 @@ int64_t CountWrong(const Batch& b, bool pack, const Scaling& sc) {
   for (const CopyEntry& e : pack ? b.pack : b.unpack) {
     uint8_t* out = want.data() + (static_cast<const char*>(e.dst) - out_base);
     const uint8_t* src = in.data() + (static_cast<const char*>(e.src) - in_base);
-    braid::cpu::ScaleCopy(out, src, e.count, b.dtype, sc.factor);
-    if (sc.divisor > 1) braid::cpu::DivideBy(out, e.count, b.dtype, sc.divisor);
+    braid::cpu::ScaleCopy(out, src, e.count, b.dtype, sc.factor, sc.divisor);
   }
   std::vector<uint8_t> got(want.size());
   b.memory.Download(got.data(), out_base, got.size());

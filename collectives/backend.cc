@@ -40,10 +40,8 @@ Status Backend::AllreduceScaled(const std::vector<BufferView>& buffers, ReduceOp
   }
   BRAID_RETURN_IF_ERROR(AllreduceMany(buffers, op, staging));
   if (scaling.post()) {
-    for (const BufferView& b : buffers) {
-      cpu::ScaleCopy(b.data, b.data, b.count, b.dtype, scaling.postscale);
-      if (scaling.divisor > 1) cpu::DivideBy(b.data, b.count, b.dtype, scaling.divisor);
-    }
+    for (const BufferView& b : buffers)
+      cpu::ScaleCopy(b.data, b.data, b.count, b.dtype, scaling.postscale, scaling.divisor);
   }
   return Status::OK();
 }

@@ -14,9 +14,8 @@ namespace {
 constexpr int64_t kMaxCachedOutputBytes = int64_t{1} << 30;
 
 void PostProcess(const ReducePlan& plan, const Request& r, const void* reduced) {
-  int64_t n = r.meta.NumElements();
-  cpu::ScaleCopy(r.output, reduced, n, r.meta.dtype, plan.postscale);
-  if (plan.integer_divisor != 1) cpu::DivideBy(r.output, n, r.meta.dtype, plan.integer_divisor);
+  cpu::ScaleCopy(r.output, reduced, r.meta.NumElements(), r.meta.dtype, plan.postscale,
+                 plan.integer_divisor);
 }
 
 // This rank's payload in one executed group (core/stats.h).

@@ -21,5 +21,13 @@ void ScaleCopy(void* dst, const void* src, int64_t count, DataType dtype, double
 // Floating types are scaled by 1/divisor.
 void DivideBy(void* buf, int64_t count, DataType dtype, int64_t divisor);
 
+// ScaleCopy, then DivideBy: what a postscale and an integer average do after a sum
+// (the host form of the device's batched scaled copy).
+inline void ScaleCopy(void* dst, const void* src, int64_t count, DataType dtype, double factor,
+                      int64_t divisor) {
+  ScaleCopy(dst, src, count, dtype, factor);
+  DivideBy(dst, count, dtype, divisor);
+}
+
 }  // namespace cpu
 }  // namespace braid

@@ -144,10 +144,8 @@ class Ops : public braid::DeviceOps {
   braid::Status ScaledCopies(const std::vector<braid::DeviceCopy>& copies, braid::DataType dtype,
                              double factor, int64_t divisor) override {
     stream_.Queue([=] {
-      for (const braid::DeviceCopy& c : copies) {
-        braid::cpu::ScaleCopy(c.dst, c.src, c.count, dtype, factor);
-        if (divisor > 1) braid::cpu::DivideBy(c.dst, c.count, dtype, divisor);
-      }
+      for (const braid::DeviceCopy& c : copies)
+        braid::cpu::ScaleCopy(c.dst, c.src, c.count, dtype, factor, divisor);
     });
     return braid::Status::OK();
   }
