@@ -35,6 +35,11 @@ Status WaitForProducers(DeviceOps* ops, const std::vector<Request>& requests) {
   return Status::OK();
 }
 
+// The same for one request: its ready event, or its stream as it is now.
+Status WaitForProducer(DeviceOps* ops, const Request& r) {
+  return ops->WaitFor(r.ready.get(), r.stream);
+}
+
 // A view of `data` for the backend, on the device plane's stream.
 BufferView DeviceView(const Request& r, void* data, const DeviceOps& ops) {
   BufferView v = ViewOf(r, data);
@@ -121,7 +126,7 @@ Status Executor::AllgatherOnDevice(const Response& agreed, Backend* backend, Dev
   BufferView recv = DeviceView(*r, out.get(), *ops);
   recv.count = layout.elements;
   BufferView send = DeviceView(*r, const_cast<void*>(r->input), *ops);
-  const Status prepared = WaitForProducers(ops, {*r});
+  const Status prepared = WaitForProducer(ops, *r);
   Clock::time_point t0 = Clock::now();
   Status st = backend->Allgatherv(send, recv, layout.counts);
   if (!prepared.ok()) st = prepared;
@@ -131,7 +136,7 @@ Status Executor::AllgatherOnDevice(const Response& agreed, Backend* backend, Dev
 }
 
 Status Executor::BroadcastOnDevice(Backend* backend, DeviceOps* ops, Request* r) {
-  Status prepared = WaitForProducers(ops, {*r});
+  Status prepared = WaitForProducer(ops, *r);
   if (prepared.ok() && r->output != r->input && r->meta.NumElements() > 0) {
     prepared =
         ops->ScaledCopies({{r->input, r->output, r->meta.NumElements()}}, r->meta.dtype, 1.0, 1);
