@@ -17,4 +17,8 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 pip=("$venv/bin/python" -m pip install -q --disable-pip-version-check)
 "${pip[@]}" numpy pytest "scikit-build-core>=0.10" "pybind11>=2.12" torch
-"${pip[@]}" --no-build-isolation -e "$root"
+# A venv other than the default builds in its own folder, so that two venvs never
+# rebuild into one build directory at once.
+build_dir=()
+[ "$venv" != "$root/.venv" ] && build_dir=(-C "build-dir=$root/build-python/$(basename "$venv")/{wheel_tag}")
+"${pip[@]}" --no-build-isolation "${build_dir[@]}" -e "$root"
