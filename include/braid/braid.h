@@ -19,7 +19,11 @@
 extern "C" {
 #endif
 
-/* Element types (values match braid::DataType). */
+/* Element types (values match braid::DataType; new ones are appended).
+ * BRAID_INT16 and BRAID_BOOL live in host memory only (NCCL has neither). A bool
+ * is one byte, 0 or 1; its allreduce is logical: BRAID_SUM and BRAID_MAX are OR,
+ * BRAID_PRODUCT and BRAID_MIN are AND; BRAID_AVERAGE and scale factors other than
+ * 1 are refused. */
 enum {
   BRAID_UINT8 = 0,
   BRAID_INT8 = 1,
@@ -28,7 +32,9 @@ enum {
   BRAID_FLOAT16 = 4,
   BRAID_BFLOAT16 = 5,
   BRAID_FLOAT32 = 6,
-  BRAID_FLOAT64 = 7
+  BRAID_FLOAT64 = 7,
+  BRAID_INT16 = 8,
+  BRAID_BOOL = 9
 };
 
 /* Reduction operators (values match braid::ReduceOp). */
@@ -53,7 +59,7 @@ enum {
 /* A tensor: a dense, contiguous array. */
 typedef struct braid_tensor {
   void* data;
-  int dtype;            /* BRAID_UINT8 ... BRAID_FLOAT64 */
+  int dtype;            /* BRAID_UINT8 ... BRAID_BOOL */
   int ndim;             /* 0 for a scalar */
   const int64_t* shape; /* ndim extents */
   int device;           /* BRAID_DEVICE_CPU or a CUDA ordinal */
@@ -159,10 +165,11 @@ typedef struct braid_restart_s* braid_restart_t;
  * registered as `averaged`). */
 int braid_local_sgd_create(const char* name, int64_t period, int64_t warmup_steps,
                            braid_restart_t* op);
-/* SlowMo: every `period` steps xbar = avg(x), s = slow_momentum * s + (x_old - xbar)
- * / lr, x_old -= slow_lr * lr * s, x = x_old (nesterov != 0: x = x_old - slow_lr * lr *
- * slow_momentum * s). BMUF: block momentum = slow_momentum, block learning rate =
- * slow_lr; nesterov != 0 gives BMUF's Nesterov block momentum. */
+/* SlowMo: every `period` steps xbar = avg(x), d = (x_old - xbar) / lr,
+ * s = slow_momentum * s + d, x_old -= slow_lr * lr * s (nesterov != 0: x_old -= slow_lr *
+ * lr * (slow_momentum * s + d)), x = x_old: x_old is where the block started. BMUF:
+ * block momentum = slow_momentum, block learning rate = slow_lr; nesterov != 0 gives
+ * BMUF's Nesterov block momentum. */
 int braid_slowmo_create(const char* name, int64_t period, double slow_lr, double slow_momentum,
                         int nesterov, braid_restart_t* op);
 /* Registers the buffers a restart averages: `params` (SlowMo: the parameters its

@@ -3,18 +3,21 @@
 // with learning rate lr, one restart:
 //
 //   xbar  = avg(x)
-//   s     = slow_momentum * s + (x_old - xbar) / lr
-//   x_old = x_old - slow_lr * lr * s
-//   x     = x_old on every rank          (nesterov: x_old - slow_lr * lr * slow_momentum * s)
+//   d     = (x_old - xbar) / lr            (measured from where the block started)
+//   s     = slow_momentum * s + d
+//   x_old = x_old - slow_lr * lr * s       (nesterov: s replaced by slow_momentum * s + d)
+//   x     = x_old on every rank
 //
-// x_old (the slow parameters) and s (the slow momentum) are flat buffers the caller
-// owns, laid out as the registered parameters concatenated in order; the caller
-// starts s at zero and x_old at the parameters (InitSlowParams). With
-// slow_momentum = 0 and slow_lr = 1 a restart is local SGD's average. BMUF is the
-// same update with block momentum eta = slow_momentum and block learning rate
-// zeta = slow_lr: its update Delta = eta * Delta + zeta * (xbar - x_old) is
-// Delta = -slow_lr * lr * s; with nesterov the next block starts from
-// x_old + eta * Delta (BMUF's Nesterov block momentum).
+// x_old (where the current block started: x_{t,0}) and s (the slow momentum) are
+// flat buffers the caller owns, laid out as the registered parameters concatenated
+// in order; the caller starts s at zero and x_old at the parameters
+// (InitSlowParams). With slow_momentum = 0 and slow_lr = 1 a restart is local
+// SGD's average. BMUF is the same update with block momentum eta = slow_momentum
+// and block learning rate zeta = slow_lr, Delta = -slow_lr * lr * s (constant lr):
+// classic block momentum G = xbar - W, Delta = eta * Delta + zeta * G,
+// W = W + Delta, with x_old = W; Nesterov block momentum (BMUF-NBM) starts each
+// block from the look-ahead point W + eta * Delta and measures G from that start,
+// with x_old = W + eta * Delta (the nesterov line above).
 //
 // The average and the outer step are one allreduce (as PeriodicAverager's restart,
 // with the buffers registered as `averaged` carried along and averaged) followed by

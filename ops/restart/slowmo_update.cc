@@ -11,14 +11,14 @@ void Update(T* __restrict x, const T* __restrict sum, T* __restrict x_old, T* __
   const T inv_lr = static_cast<T>(c.inv_lr);
   const T beta = static_cast<T>(c.beta);
   const T alpha_lr = static_cast<T>(c.alpha_lr);
-  const T lookahead = alpha_lr * beta;
   for (int64_t i = 0; i < n; ++i) {
-    const T xbar = sum[i] * inv_ranks;
-    const T si = beta * s[i] + (x_old[i] - xbar) * inv_lr;
-    const T xo = x_old[i] - alpha_lr * si;
+    // d: the block's slow gradient, measured from where the block started (x_old).
+    const T d = (x_old[i] - sum[i] * inv_ranks) * inv_lr;
+    const T si = beta * s[i] + d;
+    const T xo = x_old[i] - alpha_lr * (kNesterov ? beta * si + d : si);
     s[i] = si;
     x_old[i] = xo;
-    x[i] = kNesterov ? xo - lookahead * si : xo;
+    x[i] = xo;
   }
 }
 

@@ -39,15 +39,15 @@ template <typename T, bool kNesterov>
 __global__ void SlowMoKernel(T* __restrict__ x, const T* __restrict__ sum, T* __restrict__ x_old,
                              T* __restrict__ s, int64_t n, T inv_ranks, T inv_lr, T beta,
                              T alpha_lr) {
-  const T lookahead = alpha_lr * beta;
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
        i += int64_t{blockDim.x} * gridDim.x) {
-    const T xbar = sum[i] * inv_ranks;
-    const T si = beta * s[i] + (x_old[i] - xbar) * inv_lr;
-    const T xo = x_old[i] - alpha_lr * si;
+    // d: the block's slow gradient, measured from where the block started (x_old).
+    const T d = (x_old[i] - sum[i] * inv_ranks) * inv_lr;
+    const T si = beta * s[i] + d;
+    const T xo = x_old[i] - alpha_lr * (kNesterov ? beta * si + d : si);
     s[i] = si;
     x_old[i] = xo;
-    x[i] = kNesterov ? xo - lookahead * si : xo;
+    x[i] = xo;
   }
 }
 

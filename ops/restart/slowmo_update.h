@@ -1,13 +1,20 @@
-// The SlowMo outer update (Wang, Tantia, Ballas, Rabbat, ICLR 2020) as one fused
-// pass over the parameters, the allreduced sum and the slow buffers. At a restart,
+// The SlowMo outer update (Wang, Tantia, Ballas, Rabbat, ICLR 2020, Algorithm 1) as
+// one fused pass over the parameters, the allreduced sum and the slow buffers. x_old
+// is x_{t,0}, where the block that just ended started on every rank. At a restart,
 // with base learning rate gamma (lr), slow learning rate alpha and slow momentum
 // beta, element by element:
 //
-//   xbar  = sum / N                          (the exact average over the ranks)
-//   s     = beta * s + (x_old - xbar) / lr   (slow momentum)
-//   x_old = x_old - alpha * lr * s           (the outer iterate)
-//   x     = x_old                            (every rank restarts from it)
-//   x     = x_old - alpha * lr * beta * s    (nesterov: BMUF's Nesterov block momentum)
+//   xbar  = sum / N                            (the exact average over the ranks)
+//   d     = (x_old - xbar) / lr                (the block's slow gradient)
+//   s     = beta * s + d                       (slow momentum)
+//   x_old = x_old - alpha * lr * s             (heavy ball, Algorithm 1)
+//   x_old = x_old - alpha * lr * (beta * s + d)  (nesterov)
+//   x     = x_old                              (every rank starts the next block here)
+//
+// The nesterov step is BMUF's Nesterov block momentum (Chen and Huo, 2016): with
+// W the block-momentum iterate and Delta = -alpha * lr * s, x_old is the look-ahead
+// point W + eta * Delta, and d measures the block from it, so the look-ahead is
+// counted once (slowmo.h spells out the mapping).
 //
 // One read of sum, x_old and s and one write of x, x_old and s per element: the
 // pass is bound by memory bandwidth. The host loop is written for the compiler to

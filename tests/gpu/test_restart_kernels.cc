@@ -33,6 +33,10 @@ class DeviceVector {
     EXPECT_EQ(cudaMemcpy(out.data(), data_, n_ * sizeof(T), cudaMemcpyDeviceToHost), cudaSuccess);
     return out;
   }
+  void Write(const std::vector<T>& host) {
+    ASSERT_EQ(host.size(), n_);
+    ASSERT_EQ(cudaMemcpy(data_, host.data(), n_ * sizeof(T), cudaMemcpyHostToDevice), cudaSuccess);
+  }
   BufferView View() {
     BufferView v;
     v.data = data_;
@@ -115,6 +119,29 @@ TEST(RestartKernels, SlowMoOpOnDeviceBuffers) {
   EXPECT_EQ(x.Read(), std::vector<double>(100, 1.0));
   EXPECT_EQ(s.Read(), std::vector<double>(100, 0.0));
   EXPECT_EQ(m.Read(), std::vector<double>(7, 3.0));  // averaged: (4 * 3) / 4
+}
+
+// Two blocks of BMUF-NBM (eta 0.5, zeta 1, lr 0.1) on device buffers, all ranks
+// equal, against BMUF's equations worked by hand: W = 1, Delta = 0 at the start.
+// Block 1 ends at 0.5: G = 0.5 - 1, Delta = -0.5, W = 0.5, next start
+// W + eta * Delta = 0.25. Block 2 ends at 0: G = 0 - 0.25, Delta = -0.25 - 0.25,
+// W = 0, next start -0.25.
+TEST(RestartKernels, BmufNesterovOpOnDeviceBuffers) {
+  std::unique_ptr<SlowMo> op;
+  ASSERT_TRUE(SlowMo::Create(EqualRanks(3), {"gpu.bmuf", {1, 0}, 1.0, 0.5, true}, &op).ok());
+  DeviceVector<double> x(std::vector<double>(10, 1.0)), x_old(std::vector<double>(10, 0.0)),
+      s(std::vector<double>(10, 0.0));
+  ASSERT_TRUE(op->SetBuffers({x.View()}, {}).ok());
+  ASSERT_TRUE(op->SetSlowBuffers(x_old.View(), s.View()).ok());
+  ASSERT_TRUE(op->InitSlowParams().ok());
+  const double block_end[2] = {0.5, 0.0}, next_start[2] = {0.25, -0.25};
+  for (int block = 0; block < 2; ++block) {
+    x.Write(std::vector<double>(10, block_end[block]));
+    ASSERT_TRUE(op->RestartNow(0.1).ok());
+    for (double v : x.Read()) EXPECT_NEAR(v, next_start[block], 1e-12) << "block " << block;
+    // s = -Delta / (zeta * lr): 5 after both blocks.
+    for (double v : s.Read()) EXPECT_NEAR(v, 5.0, 1e-12) << "block " << block;
+  }
 }
 
 }  // namespace

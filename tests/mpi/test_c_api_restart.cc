@@ -110,11 +110,12 @@ void RunSlowMo(int rank, int size, double alpha, double beta, int nesterov) {
     ASSERT_EQ(braid_restart_step(op.op, lr, &restarted), BRAID_OK) << braid_last_error();
     ASSERT_EQ(restarted, 1);
     for (int64_t i = 0; i < n; ++i) {
-      const double xbar = Mean(size, i, k);
-      rs[i] = beta * rs[i] + (rx_old[i] - xbar) / lr;
-      rx_old[i] -= alpha * lr * rs[i];
-      const double rx = nesterov ? rx_old[i] - alpha * lr * beta * rs[i] : rx_old[i];
-      ASSERT_NEAR(x.v[i], rx, 1e-12) << "restart " << k << " element " << i;
+      // SlowMo's Algorithm 1 from the block's start rx_old = x_{t,0}; Nesterov steps
+      // along beta * u_{t+1} + (x_{t,0} - xbar) / lr; every rank restarts at x_{t+1,0}.
+      const double slow_grad = (rx_old[i] - Mean(size, i, k)) / lr;
+      rs[i] = beta * rs[i] + slow_grad;
+      rx_old[i] -= alpha * lr * (nesterov ? beta * rs[i] + slow_grad : rs[i]);
+      ASSERT_NEAR(x.v[i], rx_old[i], 1e-12) << "restart " << k << " element " << i;
       ASSERT_NEAR(x_old.v[i], rx_old[i], 1e-12);
       ASSERT_NEAR(s.v[i], rs[i], 1e-11);
     }

@@ -32,14 +32,30 @@ BufferView View(std::vector<T>& v, int device = kCpuDevice) {
   return b;
 }
 
-// The slow-momentum equations, one element at a time, in double.
-void ReferenceSlowMo(double sum, int ranks, double lr, double alpha, double beta, bool nesterov,
-                     double* x, double* x_old, double* s) {
-  const double xbar = sum / ranks;
-  *s = beta * *s + (*x_old - xbar) / lr;
-  *x_old = *x_old - alpha * lr * *s;
-  *x = nesterov ? *x_old - alpha * lr * beta * *s : *x_old;
+// SlowMo's outer step (Wang et al., ICLR 2020, Algorithm 1) for one element, in
+// double: x0 is x_{t,0}, where the block started, u the slow momentum, xbar the
+// average x_{t,tau} over the ranks, gamma the base learning rate. The Nesterov
+// variant steps along beta * u_{t+1} + (x_{t,0} - xbar) / gamma instead of u_{t+1}.
+void PaperSlowMo(double xbar, double gamma, double alpha, double beta, bool nesterov, double* x0,
+                 double* u) {
+  const double slow_grad = (*x0 - xbar) / gamma;
+  *u = beta * *u + slow_grad;
+  *x0 -= alpha * gamma * (nesterov ? beta * *u + slow_grad : *u);
 }
+
+// BMUF (Chen and Huo, ICASSP 2016) for one element in its own terms: W, the block
+// momentum Delta and the block's start. The block gradient is measured from the
+// start; with Nesterov block momentum the next block starts from W + eta * Delta.
+struct PaperBmuf {
+  double w, delta = 0.0, start;
+  explicit PaperBmuf(double x0) : w(x0), start(x0) {}
+  void Block(double xbar, double eta, double zeta, bool nesterov) {
+    const double g = xbar - start;
+    delta = eta * delta + zeta * g;
+    w += delta;
+    start = nesterov ? w + eta * delta : w;
+  }
+};
 
 template <typename T>
 void CheckSlowMoPass(int64_t n, bool nesterov, double tol) {
@@ -57,7 +73,8 @@ void CheckSlowMoPass(int64_t n, bool nesterov, double tol) {
   SlowMoSegment g{x.data(), sum.data(), x_old.data(), s.data(), n, View(x).dtype};
   ASSERT_TRUE(SlowMoUpdateHost(g, c).ok());
   for (int64_t i = 0; i < n; ++i) {
-    ReferenceSlowMo(sum[i], 3, lr, alpha, beta, nesterov, &rx[i], &rx_old[i], &rs[i]);
+    PaperSlowMo(static_cast<double>(sum[i]) / 3, lr, alpha, beta, nesterov, &rx_old[i], &rs[i]);
+    rx[i] = rx_old[i];  // every rank starts the next block at x_{t+1,0}
     ASSERT_NEAR(x[i], rx[i], tol) << i;
     ASSERT_NEAR(x_old[i], rx_old[i], tol) << i;
     ASSERT_NEAR(s[i], rs[i], tol * 100) << i;  // s carries 1/lr
@@ -70,6 +87,45 @@ TEST(SlowMoPass, MatchesTheEquations) {
       CheckSlowMoPass<double>(n, nesterov, 1e-14);
       CheckSlowMoPass<float>(n, nesterov, 1e-6);
     }
+  }
+}
+
+// The mapping to BMUF: eta = beta, zeta = alpha, Delta = -alpha * lr * s, and x_old
+// the block's start, over many blocks at a constant learning rate.
+TEST(SlowMoPass, IsBmufInItsOwnTerms) {
+  const double lr = 0.05, eta = 0.75, zeta = 1.2;
+  for (bool nesterov : {false, true}) {
+    double x = 0.8, x_old = 0.8, s = 0.0;
+    PaperBmuf bmuf(0.8);
+    for (int block = 0; block < 40; ++block) {
+      // The ranks' average after the block's local steps: some progress from its start.
+      const double xbar = 0.7 * x + 0.1 * std::sin(block);
+      const double sum = 4 * xbar;
+      SlowMoSegment g{&x, &sum, &x_old, &s, 1, DataType::kFloat64};
+      ASSERT_TRUE(SlowMoUpdateHost(g, {0.25, 1.0 / lr, eta, zeta * lr, nesterov}).ok());
+      bmuf.Block(xbar, eta, zeta, nesterov);
+      ASSERT_NEAR(x, bmuf.start, 1e-12) << "block " << block << " nesterov " << nesterov;
+      ASSERT_NEAR(-zeta * lr * s, bmuf.delta, 1e-12) << "block " << block;
+    }
+  }
+}
+
+// A property of block momentum below 1: on a quadratic, where every rank's block of
+// gradient steps shrinks its start by q, BMUF-NBM with the paper's eta = 1 - 1/N
+// converges (measuring the block from W instead of the look-ahead start, the
+// effective momentum is eta * (1 + zeta) > 1 and it diverges).
+TEST(SlowMoPass, NesterovBlockMomentumConvergesOnAQuadratic) {
+  for (int ranks : {3, 4, 8}) {
+    const double q = 0.9, lr = 0.1;
+    double x = 1.0, x_old = 1.0, s = 0.0;
+    for (int block = 0; block < 300; ++block) {
+      const double sum = ranks * q * x;
+      SlowMoSegment g{&x, &sum, &x_old, &s, 1, DataType::kFloat64};
+      SlowMoCoefficients c{1.0 / ranks, 1.0 / lr, 1.0 - 1.0 / ranks, lr, true};
+      ASSERT_TRUE(SlowMoUpdateHost(g, c).ok());
+      ASSERT_LE(std::abs(x), 2.0) << "N = " << ranks << ", block " << block;
+    }
+    EXPECT_LT(std::abs(x), 1e-9) << "N = " << ranks;
   }
 }
 
@@ -258,7 +314,8 @@ void RunSlowMo(bool nesterov, EnqueueFn enqueue, FakeWorld* world, int device) {
     ASSERT_TRUE(op->Step(lr, &restarted).ok());
     ASSERT_TRUE(restarted);
     for (int i = 0; i < 3; ++i) {
-      ReferenceSlowMo(3 * rx[i] - 3, 3, lr, alpha, beta, nesterov, &rx[i], &rx_old[i], &rs[i]);
+      PaperSlowMo(rx[i] - 1, lr, alpha, beta, nesterov, &rx_old[i], &rs[i]);
+      rx[i] = rx_old[i];
     }
     const std::vector<double> got = {p1[0], p1[1], p2[0]};
     for (int i = 0; i < 3; ++i) {
