@@ -84,5 +84,5 @@ endmacro()
 function(braid_print_summary)
   message(STATUS "braid ${PROJECT_VERSION}: MPI yes, CUDA ${BRAID_HAVE_CUDA} (${CMAKE_CUDA_ARCHITECTURES}), NCCL ${BRAID_HAVE_NCCL}, "
                  "hwloc ${BRAID_HAVE_HWLOC}, tests ${BRAID_BUILD_TESTS}, bench ${BRAID_BUILD_BENCH}, "
-                 "sanitizers ${BRAID_SANITIZE}")
+                 "sanitizers ${BRAID_SANITIZE}, tsan ${BRAID_TSAN}")
 endfunction()

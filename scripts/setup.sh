@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages braid builds and tests with, when missing.
+# Installs the Debian 12 packages braid builds and tests with, when missing (clang
+# and its runtime libraries are for the libFuzzer targets, scripts/fuzz.sh).
 set -euo pipefail
 
 packages=(build-essential cmake ninja-build pkg-config git
           openmpi-bin libopenmpi-dev libhwloc-dev
           libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
-          dataset-fashion-mnist)
+          dataset-fashion-mnist
+          clang libclang-rt-14-dev)
 
 missing=()
 for p in "${packages[@]}"; do
