@@ -144,6 +144,10 @@ Status DecodeResponses(const std::string& bytes, std::vector<Response>* response
       return Corrupt("response");
     }
     resp.error_code = static_cast<StatusCode>(code);
+    // Handles fail with this code and the C API returns it: it must be a known one.
+    if (std::strcmp(StatusCodeName(resp.error_code), "UNKNOWN") == 0) {
+      return Corrupt("response status code");
+    }
     responses->push_back(std::move(resp));
   }
   return r.AtEnd() ? Status::OK() : Corrupt("response list length");

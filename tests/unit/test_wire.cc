@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include "core/wire.h"
 
 namespace braid {
@@ -72,6 +74,26 @@ TEST(Wire, OutOfRangeEnumIsRejected) {
   bytes[dtype_at] = 42;
   std::vector<RequestMeta> out;
   EXPECT_FALSE(DecodeRequests(bytes, &out).ok());
+}
+
+TEST(Wire, UnknownStatusCodeIsRejected) {
+  // A handle fails with this code and the C API returns it as BRAID_ERR_*, so a code
+  // no StatusCode names is as corrupt as an unknown dtype (found by tests/fuzz).
+  Response bad;
+  bad.meta = Meta("m", Collective::kAllreduce, {1});
+  bad.error_code = StatusCode::kMismatch;
+  bad.error = "x";
+  std::string bytes = EncodeResponses({bad});
+  // The code is the four bytes before the error text and its length.
+  size_t code_at = bytes.size() - bad.error.size() - 4 - 4;
+  ASSERT_EQ(bytes[code_at], static_cast<char>(StatusCode::kMismatch));
+  std::vector<Response> out;
+  for (int32_t code : {-1, 9, 0x00fffa03}) {
+    std::memcpy(&bytes[code_at], &code, sizeof(code));
+    Status st = DecodeResponses(bytes, &out);
+    EXPECT_FALSE(st.ok()) << code;
+    EXPECT_NE(st.message().find("corrupt control message"), std::string::npos) << st.message();
+  }
 }
 
 TEST(Wire, RequestsAndResponsesAreNotConfused) {
