@@ -12,12 +12,13 @@ Clock::duration Millis(double ms) {
 }  // namespace
 
 Coordinator::Coordinator(Transport* transport, TensorQueue* queue, const Config& config,
-                         Timeline* timeline)
+                         Timeline* timeline, RoundHook after_round)
     : queue_(queue),
       config_(config),
       timeline_(timeline),
       controller_(transport->control(), config),
-      executor_(transport, config.fusion_threshold_bytes, timeline) {}
+      executor_(transport, config.fusion_threshold_bytes, timeline),
+      after_round_(std::move(after_round)) {}
 
 Coordinator::~Coordinator() {
   RequestStop();
@@ -63,6 +64,7 @@ void Coordinator::Loop() {
     // The next deadline counts from the round's end, which every rank reaches at
     // about the same moment: their idle rounds stay aligned and nobody waits long.
     round_end = Clock::now();
+    if (after_round_) after_round_(round.responses);
     executor_.Execute(round.responses, &negotiation_start_, queue_, round.joined_here);
     if (round.shutdown) break;
     anyone_waiting = round.anyone_waiting;

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -25,9 +26,13 @@
 
 namespace braid {
 
+// See EngineOptions::after_round.
+using RoundHook = std::function<void(const std::vector<Response>& agreed)>;
+
 class Coordinator {
  public:
-  Coordinator(Transport* transport, TensorQueue* queue, const Config& config, Timeline* timeline);
+  Coordinator(Transport* transport, TensorQueue* queue, const Config& config, Timeline* timeline,
+              RoundHook after_round = nullptr);
   ~Coordinator();
 
   void Start();
@@ -45,6 +50,7 @@ class Coordinator {
   Timeline* timeline_;
   Controller controller_;
   Executor executor_;
+  RoundHook after_round_;
   std::unordered_map<std::string, Clock::time_point> negotiation_start_;
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> running_{false};

@@ -23,16 +23,17 @@ Status Engine::Create(const EngineOptions& options, const Config& config,
   SetLogRank(transport->info().rank);
   std::unique_ptr<Timeline> timeline;
   BRAID_RETURN_IF_ERROR(Timeline::Open(config.timeline_path, transport->info().rank, &timeline));
-  out->reset(new Engine(config, std::move(transport), std::move(timeline)));
+  out->reset(new Engine(config, options, std::move(transport), std::move(timeline)));
   BRAID_LOG(Debug) << "engine started: rank " << (*out)->world().rank << " of "
                    << (*out)->world().size;
   return Status::OK();
 }
 
-Engine::Engine(const Config& config, std::unique_ptr<Transport> transport,
-               std::unique_ptr<Timeline> timeline)
+Engine::Engine(const Config& config, const EngineOptions& options,
+               std::unique_ptr<Transport> transport, std::unique_ptr<Timeline> timeline)
     : config_(config), transport_(std::move(transport)), timeline_(std::move(timeline)) {
-  coordinator_ = std::make_unique<Coordinator>(transport_.get(), &queue_, config_, timeline_.get());
+  coordinator_ = std::make_unique<Coordinator>(transport_.get(), &queue_, config_, timeline_.get(),
+                                               options.after_round);
   coordinator_->Start();
 }
 

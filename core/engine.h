@@ -25,6 +25,10 @@ namespace braid {
 struct EngineOptions {
   // An MPI_Comm* to run on; null means MPI_COMM_WORLD.
   const void* mpi_comm = nullptr;
+  // Called on the coordinator thread after each negotiation round with what it
+  // agreed on, before any of it runs (null: nothing). A seam for tests that must
+  // act at exactly that point, such as submitting a request the round did not see.
+  RoundHook after_round;
 };
 
 class Engine {
@@ -50,7 +54,7 @@ class Engine {
   Status Enqueue(Request request, std::shared_ptr<Handle>* handle);
 
  private:
-  Engine(const Config& config, std::unique_ptr<Transport> transport,
+  Engine(const Config& config, const EngineOptions& options, std::unique_ptr<Transport> transport,
          std::unique_ptr<Timeline> timeline);
 
   Config config_;

@@ -6,14 +6,14 @@ Status TensorQueue::Add(Request request) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (closed_) return Status(StatusCode::kAborted, "the braid engine is shutting down");
-    const std::string& name = request.meta.name;
+    std::string name = request.meta.name;
     if (pending_.count(name)) {
       return Status(StatusCode::kDuplicateName,
                     "a collective named '" + name +
                         "' is already in flight; wait for it before reusing the name");
     }
     fresh_.push_back(request.meta);
-    pending_.emplace(name, std::move(request));
+    pending_.emplace(std::move(name), Pending{std::move(request), false});
   }
   work_cv_.notify_one();
   return Status::OK();
@@ -23,14 +23,15 @@ std::vector<RequestMeta> TensorQueue::TakeNew() {
   std::lock_guard<std::mutex> lock(mutex_);
   std::vector<RequestMeta> out;
   out.swap(fresh_);
+  for (const RequestMeta& meta : out) pending_.at(meta.name).negotiating = true;
   return out;
 }
 
 bool TensorQueue::Take(const std::string& name, Request* request) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = pending_.find(name);
-  if (it == pending_.end()) return false;
-  *request = std::move(it->second);
+  if (it == pending_.end() || !it->second.negotiating) return false;
+  *request = std::move(it->second.request);
   pending_.erase(it);
   return true;
 }
@@ -50,14 +51,14 @@ void TensorQueue::Wake() {
 }
 
 void TensorQueue::Close(const Status& status) {
-  std::unordered_map<std::string, Request> failed;
+  std::unordered_map<std::string, Pending> failed;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     closed_ = true;
     failed.swap(pending_);
     fresh_.clear();
   }
-  for (auto& entry : failed) entry.second.handle->Complete(status);
+  for (auto& entry : failed) entry.second.request.handle->Complete(status);
 }
 
 void TensorQueue::Reopen() {

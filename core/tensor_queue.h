@@ -24,10 +24,14 @@ class TensorQueue {
   // with kAborted after Close().
   Status Add(Request request);
 
-  // Metadata of the requests added since the last call, in arrival order.
+  // Metadata of the requests added since the last call, in arrival order. From
+  // now on they are under negotiation: Take may hand them out.
   std::vector<RequestMeta> TakeNew();
 
-  // Removes and returns the pending request called `name`; false if there is none.
+  // Removes and returns the pending request called `name`; false if there is none
+  // or it has not been taken into negotiation by TakeNew yet. A request added
+  // after a round started was never negotiated: an answer in that round for the
+  // same name (a stall timeout, a join's stand-in) is not its answer.
   bool Take(const std::string& name, Request* request);
 
   // Sleeps until a request is added, Wake() is called or `deadline` passes.
@@ -45,7 +49,11 @@ class TensorQueue {
  private:
   mutable std::mutex mutex_;
   std::condition_variable work_cv_;
-  std::unordered_map<std::string, Request> pending_;
+  struct Pending {
+    Request request;
+    bool negotiating = false;  // handed out by TakeNew
+  };
+  std::unordered_map<std::string, Pending> pending_;
   std::vector<RequestMeta> fresh_;
   bool woken_ = false;
   bool closed_ = false;
