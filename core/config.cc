@@ -1,9 +1,13 @@
 #include "core/config.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <sstream>
+
+extern char** environ;
 
 namespace braid {
 namespace {
@@ -123,8 +127,9 @@ const std::vector<ConfigVar>& Registry() {
                "Rank 0 logs which ranks are missing which tensors once a tensor has waited "
                "this long."),
       FloatVar("BRAID_STALL_TIMEOUT_SECONDS", &Config::stall_timeout_seconds, 0, 1e7,
-               "Fail a tensor on every rank once it has waited this long for the others. "
-               "0 disables the timeout."),
+               "Fail a tensor on every rank once it has waited this long for the others; "
+               "end the job on every rank (MPI_Abort) when a collective or a negotiation "
+               "round has not finished after this long. 0 disables both."),
       LogLevelVar(),
       TimelineVar(),
       GpuBackendVar(),
@@ -156,6 +161,78 @@ Status LoadConfig(const EnvLookup& lookup, Config* config) {
 
 Status LoadConfigFromEnv(Config* config) {
   return LoadConfig([](const char* name) { return std::getenv(name); }, config);
+}
+
+namespace {
+
+// BRAID_* variables that braid's own scripts and tests read, not the engine.
+const char* const kToolVariables[] = {"BRAID_VENV", "BRAID_TEST_HUGE"};
+
+// Edit distance (insertions, deletions, substitutions) between two names.
+size_t EditDistance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// The declared name closest to `name`: within a third of its length in edits (a
+// missing unit suffix such as _BYTES counts as close), else "".
+std::string ClosestDeclared(const std::string& name) {
+  std::string best;
+  size_t best_distance = 0;
+  for (const auto& var : Registry()) {
+    const std::string& known = var.info.name;
+    const size_t d = EditDistance(name, known);
+    if (d > std::max<size_t>(3, known.size() / 3)) continue;
+    if (best.empty() || d < best_distance) {
+      best = known;
+      best_distance = d;
+    }
+  }
+  return best;
+}
+
+bool IsKnown(const std::string& name) {
+  for (const auto& var : Registry())
+    if (var.info.name == name) return true;
+  for (const char* tool : kToolVariables)
+    if (name == tool) return true;
+  return false;
+}
+
+}  // namespace
+
+std::vector<UnknownConfigVar> FindUnknownConfigVars(const std::vector<std::string>& names) {
+  std::vector<UnknownConfigVar> unknown;
+  for (const std::string& name : names) {
+    if (name.rfind("BRAID_", 0) != 0 || IsKnown(name)) continue;
+    unknown.push_back({name, ClosestDeclared(name)});
+  }
+  return unknown;
+}
+
+std::vector<std::string> EnvironmentNames() {
+  std::vector<std::string> names;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    const char* eq = std::strchr(*e, '=');
+    names.emplace_back(*e, eq != nullptr ? static_cast<size_t>(eq - *e) : std::strlen(*e));
+  }
+  return names;
+}
+
+std::string DescribeUnknownConfigVar(const UnknownConfigVar& var) {
+  std::string text = var.name + " is not a braid variable; ";
+  if (!var.closest.empty()) return text + "did you mean " + var.closest + "?";
+  return text + "`braidrun --help-env` lists them all";
 }
 
 }  // namespace braid

@@ -22,7 +22,12 @@ struct Config {
   double idle_cycle_time_ms = 100.0;
   int64_t cache_capacity = 1024;
   double stall_warning_seconds = 60.0;
-  double stall_timeout_seconds = 0.0;  // 0: stalls are only reported
+  // A name some ranks submitted and others did not, or a collective or negotiation
+  // round that has not finished, fails after this long (0: never; stalls are only
+  // reported). Ten minutes, torch.distributed's default: longer than any single
+  // collective or a rank's evaluation or checkpoint pause, short enough that a job
+  // with a dead or stuck rank stops instead of holding its machines for hours.
+  double stall_timeout_seconds = 600.0;
   LogLevel log_level = LogLevel::kWarning;
   std::string timeline_path;  // empty: no timeline
   GpuBackend gpu_backend = GpuBackend::kAuto;
@@ -46,5 +51,18 @@ using EnvLookup = std::function<const char*(const char* name)>;
 Status LoadConfig(const EnvLookup& lookup, Config* config);
 // LoadConfig over the process environment.
 Status LoadConfigFromEnv(Config* config);
+
+// A BRAID_* name that nothing in braid reads (a typo, or a variable of another
+// version), with the declared name closest to it ("" when none is close).
+struct UnknownConfigVar {
+  std::string name;
+  std::string closest;
+};
+// The unknown BRAID_* names among `names` (others are ignored), in their order.
+std::vector<UnknownConfigVar> FindUnknownConfigVars(const std::vector<std::string>& names);
+// The names of the process's environment variables.
+std::vector<std::string> EnvironmentNames();
+// "NAME is not a braid variable; did you mean CLOSEST?" (or where to find them).
+std::string DescribeUnknownConfigVar(const UnknownConfigVar& var);
 
 }  // namespace braid

@@ -1,9 +1,27 @@
 #include "core/engine.h"
 
+#include <mutex>
+#include <set>
+#include <string>
+
 #include "common/logging.h"
 #include "core/ready_event.h"
 
 namespace braid {
+namespace {
+
+// Rank 0 names each BRAID_* variable that nothing reads, once per process: a
+// misspelt setting would otherwise be silently left at its default.
+void WarnAboutUnknownVariables() {
+  static std::mutex mutex;
+  static std::set<std::string> warned;
+  std::lock_guard<std::mutex> lock(mutex);
+  for (const UnknownConfigVar& var : FindUnknownConfigVars(EnvironmentNames())) {
+    if (warned.insert(var.name).second) BRAID_LOG(Warning) << DescribeUnknownConfigVar(var);
+  }
+}
+
+}  // namespace
 
 Status Engine::Create(const EngineOptions& options, std::unique_ptr<Engine>* out) {
   Config config;
@@ -21,6 +39,7 @@ Status Engine::Create(const EngineOptions& options, const Config& config,
   std::unique_ptr<Transport> transport;
   BRAID_RETURN_IF_ERROR(CreateTransport(transport_options, &transport));
   SetLogRank(transport->info().rank);
+  if (transport->info().rank == 0) WarnAboutUnknownVariables();
   std::unique_ptr<Timeline> timeline;
   BRAID_RETURN_IF_ERROR(Timeline::Open(config.timeline_path, transport->info().rank, &timeline));
   out->reset(new Engine(config, options, std::move(transport), std::move(timeline)));

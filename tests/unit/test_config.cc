@@ -23,7 +23,8 @@ TEST(Config, DefaultsWhenNothingIsSet) {
   ASSERT_TRUE(LoadFrom({}, &config).ok());
   EXPECT_EQ(config.fusion_threshold_bytes, 64 << 20);
   EXPECT_EQ(config.cache_capacity, 1024);
-  EXPECT_EQ(config.stall_timeout_seconds, 0.0);
+  // Finite by default: a job with a dead or stuck rank ends instead of hanging.
+  EXPECT_EQ(config.stall_timeout_seconds, 600.0);
   EXPECT_EQ(config.log_level, LogLevel::kWarning);
   EXPECT_TRUE(config.timeline_path.empty());
 }
@@ -102,6 +103,29 @@ TEST(Config, DefaultsListedInTheRegistryAreAccepted) {
   EXPECT_EQ(from_defaults.fusion_threshold_bytes, plain.fusion_threshold_bytes);
   EXPECT_EQ(from_defaults.cache_capacity, plain.cache_capacity);
   EXPECT_DOUBLE_EQ(from_defaults.stall_warning_seconds, plain.stall_warning_seconds);
+}
+
+TEST(Config, UnknownVariablesAreNamedWithTheClosestDeclaredOne) {
+  std::vector<UnknownConfigVar> unknown = FindUnknownConfigVars(
+      {"PATH", "BRAID_FUSION_THRESHOLD", "BRAID_CYCLE_TIME_MS", "BRAID_STAL_TIMEOUT_SECONDS",
+       "BRAID_VENV", "BRAID_SOMETHING_ELSE_ENTIRELY", "BRAID_LOG_LEVLE"});
+  ASSERT_EQ(unknown.size(), 4u);
+  EXPECT_EQ(unknown[0].name, "BRAID_FUSION_THRESHOLD");
+  EXPECT_EQ(unknown[0].closest, "BRAID_FUSION_THRESHOLD_BYTES");
+  EXPECT_EQ(DescribeUnknownConfigVar(unknown[0]),
+            "BRAID_FUSION_THRESHOLD is not a braid variable; did you mean "
+            "BRAID_FUSION_THRESHOLD_BYTES?");
+  EXPECT_EQ(unknown[1].closest, "BRAID_STALL_TIMEOUT_SECONDS");
+  EXPECT_EQ(unknown[2].name, "BRAID_SOMETHING_ELSE_ENTIRELY");
+  EXPECT_EQ(unknown[2].closest, "");
+  EXPECT_NE(DescribeUnknownConfigVar(unknown[2]).find("--help-env"), std::string::npos);
+  EXPECT_EQ(unknown[3].closest, "BRAID_LOG_LEVEL");
+}
+
+TEST(Config, EveryDeclaredVariableIsKnown) {
+  std::vector<std::string> names;
+  for (const ConfigVarInfo& var : DescribeConfigVars()) names.push_back(var.name);
+  EXPECT_TRUE(FindUnknownConfigVars(names).empty());
 }
 
 }  // namespace
