@@ -201,14 +201,15 @@ Status Controller::Negotiate(RoundResult* result) {
   if (rank_ == 0) {
     std::vector<Response> responses;
     DecideOnRoot(lists, &responses, &decided);
-    answer = decided.ok() ? EncodeResponses(responses) : std::string();
+    // When rank 0 cannot decide, every rank stops with its reason.
+    answer = decided.ok() ? EncodeResponses(responses) : EncodeFailure(decided);
   }
   BRAID_RETURN_IF_ERROR(channel_->BroadcastFromRoot(&answer));
   std::vector<Response> responses;
   BRAID_RETURN_IF_ERROR(DecodeResponses(answer, &responses));
   Remember(responses);
   for (auto& r : responses) result->responses.push_back(std::move(r));
-  return decided;
+  return Status::OK();
 }
 
 void Controller::DecideOnRoot(const std::vector<std::string>& lists, std::vector<Response>* out,
@@ -219,7 +220,11 @@ void Controller::DecideOnRoot(const std::vector<std::string>& lists, std::vector
   for (int r = 0; r < static_cast<int>(lists.size()); ++r) {
     std::vector<RequestMeta> metas;
     *status = DecodeRequests(lists[r], &metas);
-    if (!status->ok()) return;
+    if (!status->ok()) {
+      *status = Status(status->code(), "rank 0 could not read the ready list of rank " +
+                                           std::to_string(r) + ": " + status->message());
+      return;
+    }
     for (const RequestMeta& meta : metas) {
       if (table_->Add(r, meta, now)) out->push_back(table_->TakeResponse(meta.name));
     }

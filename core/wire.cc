@@ -8,6 +8,7 @@ namespace {
 
 constexpr uint32_t kRequestsMagic = 0x42524551;   // "BREQ"
 constexpr uint32_t kResponsesMagic = 0x42525350;  // "BRSP"
+constexpr uint32_t kFailureMagic = 0x42455252;    // "BERR"
 
 class Writer {
  public:
@@ -129,10 +130,31 @@ std::string EncodeResponses(const std::vector<Response>& responses) {
   return w.Take();
 }
 
+std::string EncodeFailure(const Status& status) {
+  Writer w;
+  w.Put<uint32_t>(kFailureMagic);
+  w.Put<int32_t>(static_cast<int32_t>(status.code()));
+  w.PutString(status.message());
+  return w.Take();
+}
+
+// Rank 0's reason for sending no responses, as the status to fail with.
+static Status DecodeFailure(Reader* r) {
+  int32_t code = 0;
+  std::string message;
+  if (!r->Get(&code) || !r->GetString(&message) || !r->AtEnd()) return Corrupt("failure notice");
+  const auto status_code = static_cast<StatusCode>(code);
+  if (status_code == StatusCode::kOk || std::strcmp(StatusCodeName(status_code), "UNKNOWN") == 0)
+    return Corrupt("failure notice");
+  return Status(status_code, message);
+}
+
 Status DecodeResponses(const std::string& bytes, std::vector<Response>* responses) {
   Reader r(bytes);
   uint32_t magic = 0, n = 0;
-  if (!r.Get(&magic) || magic != kResponsesMagic || !r.Get(&n)) {
+  const bool have_magic = r.Get(&magic);
+  if (have_magic && magic == kFailureMagic) return DecodeFailure(&r);
+  if (!have_magic || magic != kResponsesMagic || !r.Get(&n)) {
     return Corrupt("response header");
   }
   responses->clear();

@@ -15,6 +15,12 @@ std::string EncodeRequests(const std::vector<RequestMeta>& requests);
 Status DecodeRequests(const std::string& bytes, std::vector<RequestMeta>* requests);
 
 std::string EncodeResponses(const std::vector<Response>& responses);
+// Fails with the status EncodeFailure carried, when rank 0 sent one instead.
 Status DecodeResponses(const std::string& bytes, std::vector<Response>* responses);
+
+// What rank 0 sends instead of responses when it cannot decide (a ready list it
+// cannot decode): every rank then stops with rank 0's reason, not with a decoding
+// error of its own.
+std::string EncodeFailure(const Status& status);
 
 }  // namespace braid
