@@ -2,8 +2,8 @@
 (restart_reference.py): SlowMo's equations with the base optimizer's state kept,
 reset or averaged and a learning rate that changes; BMUF and Nesterov-BMUF against
 block momentum written in BMUF's own terms (which checks the documented mapping);
-slow_momentum = 0, slow_lr = 1 equals local SGD; state_dict round-trips mid-period;
-one allreduce per restart.
+BMUF with its defaults converges on least squares; slow_momentum = 0, slow_lr = 1
+equals local SGD; state_dict round-trips mid-period; one allreduce per restart.
 
 Run under MPI, e.g. braidrun -np 3 python -m pytest -q tests/python/test_torch_restart_slowmo.py.
 """
@@ -79,10 +79,53 @@ def test_bmuf_defaults(hvd, world):
     assert isinstance(opt, hvd.SlowMo)
     state = opt.state_dict()["braid_restart"]
     assert state["kind"] == "slowmo"
-    # The paper's block momentum 1 - 1/N, with Nesterov block momentum.
-    expect = ref.slowmo(n, 4, lambda t: 0.05, BETA, tau=2, alpha=1.0, beta_slow=1.0 - 1.0 / n,
-                        nesterov=True, base_state="keep")
-    run(opt, model, world[0], 4, expect, lr=lambda t: 0.05)
+    # The paper's block momentum 1 - 1/N and block learning rate 1, with Nesterov
+    # block momentum.
+    expect = ref.bmuf(n, 8, 0.05, BETA, tau=2, eta=1.0 - 1.0 / n, zeta=1.0, nesterov=True)
+    run(opt, model, world[0], 8, expect, lr=lambda t: 0.05)
+
+
+LS_TAU, LS_LR, LS_BLOCKS = 4, 0.05, 120
+
+
+def least_squares_step(model, opt, rank):
+    X, Y = (torch.from_numpy(a) for a in ref.ls_data(rank))
+    opt.zero_grad()
+    (0.5 * ((model(X) - Y) ** 2).sum(1).mean()).backward()
+    opt.step()
+
+
+def test_bmuf_defaults_converge_on_least_squares(hvd, world):
+    """BMUF with its defaults (block momentum 1 - 1/N, block lr 1, Nesterov) over 120
+    blocks of full-batch SGD on least squares, where every rank has its own data:
+    the global loss falls to the optimum and never rises above where it started,
+    block by block as the paper's BMUF-NBM (restart_reference.bmuf_least_squares)."""
+    rank, n = world
+    expect = ref.bmuf_least_squares(n, LS_BLOCKS, LS_TAU, LS_LR, 1.0 - 1.0 / n, 1.0, True)
+    best = ref.ls_min_loss(n)
+    model = make_model()
+    opt = hvd.BMUF(torch.optim.SGD(model.parameters(), lr=LS_LR), period=LS_TAU)
+    losses = [ref.ls_loss([p.detach().numpy() for p in model.parameters()], n)]
+    for _ in range(LS_BLOCKS):
+        for _ in range(LS_TAU):
+            least_squares_step(model, opt, rank)
+        losses.append(ref.ls_loss([p.detach().numpy() for p in model.parameters()], n))
+    np.testing.assert_allclose(losses, expect, rtol=1e-9, err_msg="loss per block")
+    assert max(losses) <= losses[0]
+    assert losses[-1] - best < 1e-2 * (losses[0] - best), (losses[0], losses[-1], best)
+
+
+@pytest.mark.parametrize("n", [3, 4])
+def test_reference_bmuf_measures_the_block_from_its_start(n):
+    """The reference itself: BMUF-NBM with the paper's defaults converges on least
+    squares at N = 3 and 4, while measuring the block gradient from W(t-1) instead
+    of the look-ahead start (the look-ahead counted twice) diverges."""
+    args = (n, LS_BLOCKS, LS_TAU, LS_LR, 1.0 - 1.0 / n, 1.0, True)
+    paper = ref.bmuf_least_squares(*args)
+    misread = ref.bmuf_least_squares(*args, measure_from="w")
+    best = ref.ls_min_loss(n)
+    assert paper[-1] - best < 1e-2 * (paper[0] - best)
+    assert misread[-1] > 1e3 * misread[0]
 
 
 def test_slowmo_without_momentum_is_local_sgd(hvd, world):
