@@ -35,22 +35,12 @@ import torch
 import braid as _braid
 from braid import ops as _ops
 
+from .restart_state import (ALL as _ALL, complete_state as _complete_state,
+                            state_plan as _state_plan, state_selection as _state_selection,
+                            state_tensors as _state_tensors)
+
 _counter = itertools.count()
 _STATE_KEY = "braid_restart"
-_ALL = "all"
-
-
-def _state_selection(average_state):
-    """() | ("momentum_buffer",) | _ALL | a tuple of state names."""
-    if average_state is None or average_state in ("none", ()):
-        return ()
-    if average_state == "momentum":
-        return ("momentum_buffer",)
-    if average_state == _ALL:
-        return _ALL
-    if isinstance(average_state, str):
-        return (average_state,)
-    return tuple(average_state)
 
 
 def _group_params(optimizer):
@@ -73,25 +63,6 @@ def _key_name(key):
 def _stream(key):
     device = key[1]
     return torch.cuda.current_stream(device).cuda_stream if device.type == "cuda" else 0
-
-
-def _state_tensors(optimizer, params, selection):
-    """The optimizer state a restart averages for `params`, in a fixed order: the
-    selected floating-point tensors (for _ALL, those shaped like their parameter)."""
-    if not selection:
-        return []
-    out = []
-    for p in params:
-        state = optimizer.state.get(p, {})
-        names = sorted(state) if selection == _ALL else selection
-        for n in names:
-            t = state.get(n)
-            if not isinstance(t, torch.Tensor) or not t.is_floating_point():
-                continue
-            if selection == _ALL and t.shape != p.shape:
-                continue  # e.g. Adam's scalar step
-            out.append(t.detach())
-    return out
 
 
 class _RestartOptimizer(torch.optim.Optimizer):
@@ -188,7 +159,8 @@ class LocalSGD(_RestartOptimizer):
 
     def __init__(self, optimizer, period, average_state=None, warmup_steps=0, name=None):
         super().__init__(optimizer, name)
-        self._selection = _state_selection(average_state)
+        self._plan = _state_plan(optimizer, _state_selection(average_state),
+                                 type(self).__name__)
         self._ops = [_ops.LocalSGD(period, warmup_steps, name=self._op_name("params", key))
                      for key, _ in self._groups]
         # A period-1 averager is a gradient allreduce: one fused collective per step.
@@ -210,9 +182,7 @@ class LocalSGD(_RestartOptimizer):
         self.optimizer.step()
         for (key, params), op in zip(self._groups, self._ops):
             if op.restart_due:
-                op.set_buffers([p.detach() for p in params],
-                               _state_tensors(self.optimizer, params, self._selection),
-                               _stream(key))
+                self._register(key, params, op)
             op.step()
         return loss
 
@@ -220,9 +190,15 @@ class LocalSGD(_RestartOptimizer):
         """Averages now (collective), without counting a step: e.g. before evaluating
         or saving a model in the middle of a period."""
         for (key, params), op in zip(self._groups, self._ops):
-            op.set_buffers([p.detach() for p in params],
-                           _state_tensors(self.optimizer, params, self._selection), _stream(key))
+            self._register(key, params, op)
             op.restart()
+
+    def _register(self, key, params, op):
+        if self._plan:
+            _complete_state(self.optimizer, params, self._plan)
+        op.set_buffers([p.detach() for p in params],
+                       _state_tensors(self.optimizer, params, self._plan) if self._plan else [],
+                       _stream(key))
 
     def _average_gradients(self):
         for (key, params), op in zip(self._groups, self._grad_ops):
@@ -249,27 +225,51 @@ class PRSGDMomentum(LocalSGD):
     the parameters and the momentum buffers (one allreduce). Wrap
     torch.optim.SGD(momentum=beta) for Option I (heavy ball) or
     SGD(momentum=beta, nesterov=True) for Option II. With period 1 it is synchronous
-    momentum SGD on the averaged gradient."""
+    momentum SGD on the averaged gradient. Another optimizer, momentum 0 or dampening
+    is a ValueError that names what to use instead (LocalSGD)."""
 
     def __init__(self, optimizer, period, warmup_steps=0, name=None):
+        if not isinstance(optimizer, _RestartOptimizer):  # that one has its own message
+            _check_pr_sgd_momentum(optimizer)
         super().__init__(optimizer, period, average_state="momentum",
                          warmup_steps=warmup_steps, name=name)
 
 
+def _check_pr_sgd_momentum(optimizer):
+    """PR-SGD-Momentum is SGD with momentum u = beta u + g: anything else would run
+    as another algorithm under its name."""
+    kind = type(optimizer).__name__
+    if not isinstance(optimizer, torch.optim.SGD):
+        raise ValueError("PRSGDMomentum averages the momentum of torch.optim.SGD(momentum=beta), "
+                         "and %s is not SGD: use LocalSGD(optimizer, period) for local %s, with "
+                         "average_state='all' to average its state too" % (kind, kind))
+    for index, group in enumerate(optimizer.param_groups):
+        if not group.get("momentum", 0):
+            raise ValueError("PRSGDMomentum: param group %d has momentum 0, so there is no "
+                             "momentum to average and this would be plain local SGD: use "
+                             "LocalSGD(optimizer, period), or give SGD a momentum" % index)
+        if group.get("dampening", 0):
+            raise ValueError("PRSGDMomentum: param group %d has dampening %g, but "
+                             "PR-SGD-Momentum's momentum is u = beta u + g (dampening 0): set "
+                             "dampening=0, or use LocalSGD(optimizer, period, "
+                             "average_state='momentum') to average the damped momentum"
+                             % (index, group["dampening"]))
+
+
 class SlowMo(_RestartOptimizer):
     """SlowMo: `optimizer` (any base optimizer, learning rate lr) steps locally; every
-    `period` (tau) steps
+    `period` (tau) steps, with x_old where the period started on every rank,
 
-        xbar = avg(x); s = slow_momentum * s + (x_old - xbar) / lr
+        xbar = avg(x); d = (x_old - xbar) / lr; s = slow_momentum * s + d
         x_old = x_old - slow_lr * lr * s;  x = x_old on every rank
 
-    (nesterov: x = x_old - slow_lr * lr * slow_momentum * s). With slow_momentum=0
-    and slow_lr=1 this is local SGD. lr is read from the param groups at each
-    restart (they must agree). base_state, what happens to the base optimizer's
-    state (e.g. momentum buffers) at a restart: "keep" (default: no extra bytes on
-    the wire, and slow_momentum=0, slow_lr=1 is then exactly LocalSGD with
-    average_state=None), "reset" (cleared, as for a fresh optimizer) or "average"
-    (averaged in the same allreduce)."""
+    (nesterov: x_old = x_old - slow_lr * lr * (slow_momentum * s + d), BMUF's
+    Nesterov block momentum). With slow_momentum=0 and slow_lr=1 this is local SGD.
+    lr is read from the param groups at each restart (they must agree). base_state,
+    what happens to the base optimizer's state (e.g. momentum buffers) at a restart:
+    "keep" (default: no extra bytes on the wire, and slow_momentum=0, slow_lr=1 is
+    then exactly LocalSGD with average_state=None), "reset" (cleared, as for a fresh
+    optimizer) or "average" (averaged in the same allreduce)."""
 
     _kind = "slowmo"
 
@@ -280,6 +280,8 @@ class SlowMo(_RestartOptimizer):
                              % (base_state,))
         super().__init__(optimizer, name)
         self.base_state = base_state
+        self._plan = (_state_plan(optimizer, _ALL, type(self).__name__)
+                      if base_state == "average" else {})
         self._ops = [_ops.SlowMo(period, slow_lr, slow_momentum, nesterov,
                                  name=self._op_name("params", key)) for key, _ in self._groups]
         self._slow = []
@@ -302,7 +304,7 @@ class SlowMo(_RestartOptimizer):
         lr = self._lr() if any(due) else 0.0
         for i, op in enumerate(self._ops):
             if due[i]:
-                self._register(i)
+                self._register(i, with_state=True)
             if op.step(lr) and self.base_state == "reset":
                 for p in self._groups[i][1]:
                     self.optimizer.state.pop(p, None)
@@ -314,20 +316,22 @@ class SlowMo(_RestartOptimizer):
             self._start()
         lr = self._lr()
         for i, op in enumerate(self._ops):
-            self._register(i)
+            self._register(i, with_state=True)
             op.restart(lr)
 
     def _start(self):
         """x_old = the parameters: the first period starts where the ranks start."""
         for i, op in enumerate(self._ops):
-            self._register(i)
+            self._register(i, with_state=False)
             op.init_slow_params()
         self._started = True
 
-    def _register(self, i):
+    def _register(self, i, with_state):
         key, params = self._groups[i]
-        averaged = (_state_tensors(self.optimizer, params, _ALL)
-                    if self.base_state == "average" else [])
+        averaged = []
+        if with_state and self._plan:
+            _complete_state(self.optimizer, params, self._plan)
+            averaged = _state_tensors(self.optimizer, params, self._plan)
         x_old, s = self._slow[i]
         self._ops[i].set_buffers([p.detach() for p in params], x_old, s, averaged, _stream(key))
 
@@ -358,8 +362,9 @@ class SlowMo(_RestartOptimizer):
 class BMUF(SlowMo):
     """BMUF (Chen and Huo, 2016) as SlowMo: block momentum eta = slow_momentum (default
     1 - 1/N, the paper's choice), block learning rate zeta = slow_lr. nesterov=True
-    (default) is BMUF's Nesterov block momentum: each block starts from
-    x_old - slow_lr * lr * slow_momentum * s, i.e. x_old + eta * Delta."""
+    (default) is BMUF's Nesterov block momentum: each block starts from the
+    look-ahead point W + eta * Delta and its block gradient is measured from there
+    (docs/slowmo.md)."""
 
     def __init__(self, optimizer, period, block_momentum=None, block_lr=1.0, nesterov=True,
                  base_state="keep", name=None):
