@@ -32,7 +32,10 @@ _STEP_AFTER_SYNC = ("optimizer.step() called without optimizer.skip_synchronize(
 
 
 def _named(optimizer, named_parameters):
-    """Checks named_parameters against the optimizer's parameters; {param: name}."""
+    """Checks named_parameters against the optimizer's parameters; {param: name}, the
+    names the gradients' allreduces carry. Without named_parameters a parameter is
+    "noname.<i>", i its position in param_groups order: unique, and the same on every
+    rank that builds the same optimizer."""
     params = [p for group in optimizer.param_groups for p in group["params"]]
     if named_parameters is None:
         return {p: "noname.%d" % i for i, p in enumerate(params)}
@@ -89,7 +92,9 @@ class _DistributedOptimizer:
 
     def _setup(self, named_parameters, compression, backward_passes_per_step, op,
                gradient_predivide_factor, groups, sparse_as_dense):
-        self._names = _named(self, named_parameters)
+        # Horovod's attribute, read by some scripts and tools: {param: name}, the one
+        # source of the allreduce names below.
+        self._parameter_names = _named(self, named_parameters)
         self._compression = compression
         self.backward_passes_per_step = backward_passes_per_step
         self.op = op
@@ -132,11 +137,12 @@ class _DistributedOptimizer:
     def _submit(self, unit):
         grads = [self._dense_grad(p) for p in unit]
         if any(g.is_sparse for g in grads):
-            self._inflight[unit] = (_sparse_average(grads[0], self._names[unit[0]]), [None])
+            name = self._parameter_names[unit[0]]
+            self._inflight[unit] = (_sparse_average(grads[0], name), [None])
             return
         pre, post = self._scales()
         compressed, ctxs = zip(*[self._compression.compress(g) for g in grads])
-        names = [self._names[p] for p in unit]
+        names = [self._parameter_names[p] for p in unit]
         if len(unit) == 1:
             handle = allreduce_async_(compressed[0], name=names[0], op=self.op,
                                       prescale_factor=pre, postscale_factor=post)
