@@ -159,3 +159,61 @@ def test_broadcast_optimizer_state_before_training(hvd, world):
     for other in gathered:
         for p, q in zip(model.parameters(), other):
             assert torch.equal(p.detach(), q)
+
+
+class PartlyUsed(nn.Module):
+    """`head` never gets a gradient; `mid` only on the ranks that use it."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(8)
+        self.fc = nn.Linear(4, 3)
+        self.mid = nn.Linear(3, 3)
+        self.head = nn.Linear(3, 2)
+
+    def loss(self, x, use_mid):
+        out = self.fc(x)
+        return (self.mid(out) if use_mid else out).pow(2).mean()
+
+
+@pytest.mark.parametrize("opt_name", ["SGD", "Adam", "RMSprop"])
+@pytest.mark.parametrize("distributed", [False, True], ids=["plain", "distributed"])
+def test_broadcast_optimizer_state_with_parameters_without_gradients(hvd, world, opt_name,
+                                                                     distributed):
+    """Some parameters have no state (no gradient ever, or not on every rank): every
+    rank still ends with the root's state and options, and can step on."""
+    rank, size = world
+    model = PartlyUsed()
+    opt = OPTIMIZERS[opt_name](model.parameters(), 0.01 * (rank + 1))
+    for group in opt.param_groups:
+        group["weight_decay"] = 0.001 * rank
+    if distributed:
+        opt = hvd.DistributedOptimizer(opt, named_parameters=named(model, "partly" + opt_name))
+    g = torch.Generator().manual_seed(60 + rank)
+    for _ in range(2):
+        opt.zero_grad()
+        model.loss(torch.randn(5, 4, generator=g), use_mid=rank % 2 == 1).backward()
+        opt.step()
+    root = size - 1
+    hvd.broadcast_optimizer_state(opt, root_rank=root)
+    every = hvd.allgather_object(opt.state_dict(), name="partly.%s.%d" % (opt_name, distributed))
+    for other in every:
+        assert_dicts_equal(other, every[root])
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.01 * (root + 1))
+    assert opt.param_groups[0]["weight_decay"] == pytest.approx(0.001 * root)
+    opt.zero_grad()
+    model.loss(torch.ones(2, 4), use_mid=True).backward()
+    opt.step()
+
+
+def assert_dicts_equal(got, expected):
+    """Optimizer state dicts, tensors compared exactly."""
+    assert got["state"].keys() == expected["state"].keys()
+    for index, state in expected["state"].items():
+        assert got["state"][index].keys() == state.keys(), index
+        for key, value in state.items():
+            if torch.is_tensor(value):
+                assert torch.equal(got["state"][index][key], value), (index, key)
+            else:
+                assert got["state"][index][key] == value, (index, key)
+    assert got["param_groups"] == expected["param_groups"]
