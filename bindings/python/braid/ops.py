@@ -98,10 +98,11 @@ class LocalSGD(_RestartOp):
 
 
 class SlowMo(_RestartOp):
-    """SlowMo: every `period` steps xbar = avg(x); s = slow_momentum * s + (x_old -
-    xbar) / lr; x_old -= slow_lr * lr * s; x = x_old (nesterov: x = x_old - slow_lr *
-    lr * slow_momentum * s). x_old and s are flat arrays the caller owns: s starts at
-    zero, x_old at the parameters (init_slow_params)."""
+    """SlowMo: every `period` steps xbar = avg(x); d = (x_old - xbar) / lr;
+    s = slow_momentum * s + d; x_old -= slow_lr * lr * s (nesterov: x_old -= slow_lr *
+    lr * (slow_momentum * s + d)); x = x_old, where the next period starts. x_old and
+    s are flat arrays the caller owns: s starts at zero, x_old at the parameters
+    (init_slow_params)."""
 
     __slots__ = ()
 
@@ -132,7 +133,8 @@ class SlowMo(_RestartOp):
 def BMUF(period, block_momentum, block_lr=1.0, nesterov=True, name=None):
     """BMUF (Chen and Huo, 2016) as a SlowMo op: block momentum eta = slow_momentum,
     block learning rate zeta = slow_lr; nesterov=True is BMUF's Nesterov block
-    momentum (the next block starts from x_old + eta * Delta)."""
+    momentum (each block starts from W + eta * Delta, and its block gradient is
+    measured from there)."""
     return SlowMo(period, slow_lr=block_lr, slow_momentum=block_momentum, nesterov=nesterov,
                   name=name)
 
