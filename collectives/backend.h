@@ -35,6 +35,15 @@ class Backend {
   // True when this backend can run collectives on buffers of `device`.
   virtual bool CanHandle(int device) const = 0;
 
+  // Makes ready what this rank needs of its own to move up to `bytes` bytes in its
+  // next collective (staging memory, say). Called before the ranks agree to run
+  // that collective, so that a failure here fails it on every rank instead of
+  // leaving the others inside it (core/executor.h). The default needs nothing.
+  virtual Status Prepare(int64_t bytes) {
+    (void)bytes;
+    return Status::OK();
+  }
+
   // In-place reduction of `buf` across ranks. `op` is one of kSum, kMin, kMax,
   // kProduct: averaging and scale factors are applied by the caller.
   virtual Status Allreduce(const BufferView& buf, ReduceOp op) = 0;

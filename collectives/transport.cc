@@ -8,22 +8,12 @@
 #include <vector>
 
 #include "braid/config.h"
+#include "collectives/agreement.h"
 #include "collectives/device_plane.h"
 #include "collectives/mpi/mpi_host.h"
 
 namespace braid {
 namespace {
-
-// Every rank learns whether every rank's `local` is OK. What follows is collective,
-// so a rank that failed alone must not go on without the others, nor the others
-// without it. A failing rank keeps its own error; the others get `elsewhere`.
-Status AgreeOnOutcome(ControlChannel* control, const Status& local, const std::string& elsewhere) {
-  std::vector<uint64_t> ok{local.ok() ? uint64_t{1} : uint64_t{0}};
-  BRAID_RETURN_IF_ERROR(control->AllreduceBitAnd(&ok));
-  if (!local.ok()) return local;
-  if (ok[0] == 0) return BackendError(elsewhere + " (its error names the cause)");
-  return Status::OK();
-}
 
 class TransportImpl : public Transport {
  public:
@@ -33,25 +23,31 @@ class TransportImpl : public Transport {
   const WorldInfo& info() const override { return host_->info(); }
   ControlChannel* control() override { return host_->control(); }
 
+  Status SetUpDevicePlane(int device) override {
+    auto it = planes_.find(device);
+    if (it == planes_.end()) it = planes_.emplace(device, CreatePlane(device)).first;
+    return it->second.failure;
+  }
+
   Backend* BackendFor(int device, Status* why) override {
     if (device == kCpuDevice) return host_->backend();
-    DevicePlane& plane = PlaneFor(device);
-    if (why != nullptr) *why = plane.failure;
-    return plane.backend.get();
+    auto it = planes_.find(device);
+    if (it == planes_.end()) {
+      if (why != nullptr)
+        *why = Internal("no GPU data plane has been set up for " + DeviceName(device));
+      return nullptr;
+    }
+    if (why != nullptr) *why = it->second.failure;
+    return it->second.backend.get();
   }
 
   DeviceOps* DeviceOpsFor(int device) override {
     if (device == kCpuDevice) return nullptr;
-    return PlaneFor(device).ops.get();
+    auto it = planes_.find(device);
+    return it == planes_.end() ? nullptr : it->second.ops.get();
   }
 
  private:
-  DevicePlane& PlaneFor(int device) {
-    auto it = planes_.find(device);
-    if (it == planes_.end()) it = planes_.emplace(device, CreatePlane(device)).first;
-    return it->second;
-  }
-
   DevicePlane CreatePlane(int device);
 
   std::unique_ptr<mpi::MpiHost> host_;
@@ -60,18 +56,20 @@ class TransportImpl : public Transport {
   std::map<int, DevicePlane> planes_;
 };
 
+// Every step that can fail on one rank is agreed on before the next collective
+// step, so no rank is left in a step the others skip.
 DevicePlane TransportImpl::CreatePlane(int device) {
   DevicePlane plane;
+  ControlChannel* control = host_->control();
+  Status supported;
   if (!DeviceTensorsSupported()) {
-    plane.failure = InvalidArgument(
+    supported = InvalidArgument(
         "this build of braid has no GPU data plane (built without CUDA); cannot use " +
         DeviceName(device));
-    return plane;
   }
-  ControlChannel* control = host_->control();
   DevicePlugin plugin;
-  plane.failure = AgreeOnOutcome(control, LoadDevicePlugin(&plugin),
-                                 "the GPU data plane could not be loaded on another rank");
+  if (supported.ok()) supported = LoadDevicePlugin(&plugin);
+  plane.failure = AgreeOnStatus(control, supported);
   if (!plane.failure.ok()) return plane;
   DevicePlaneOptions options;
   options.device = device;
@@ -83,8 +81,7 @@ DevicePlane TransportImpl::CreatePlane(int device) {
   }
   // A rank whose plane failed after the others' succeeded must not leave them
   // running collectives it will never join.
-  plane.failure = AgreeOnOutcome(control, plane.failure,
-                                 "the GPU data plane could not be set up on another rank");
+  plane.failure = AgreeOnStatus(control, plane.failure);
   if (!plane.failure.ok()) {
     plane.backend.reset();
     plane.ops.reset();

@@ -45,14 +45,20 @@ class Transport {
   virtual ~Transport() = default;
   virtual const WorldInfo& info() const = 0;
   virtual ControlChannel* control() = 0;
-  // The backend for buffers on `device`, or null when none can handle it (with
-  // the reason in *why when given). A device backend is set up the first time a
-  // device is asked for (loading the CUDA plugin the first time any is): every rank
-  // must ask at the same point (the executor does, running the same responses in the
-  // same order).
+  // Sets up the data plane of `device` (a GPU) on this rank: loads the CUDA
+  // plugin the first time, creates the backend and memory operations.
+  // Collective: every rank calls it at the same point, each with its own GPU, and
+  // every rank gets the same outcome (a rank's failure fails it everywhere). A
+  // second call for the same device returns the first outcome without
+  // communicating. The engine calls it when the ranks have agreed on their first
+  // GPU collective (core/message_table.h).
+  virtual Status SetUpDevicePlane(int device) = 0;
+  // The backend for buffers on `device`: the host backend, or the device plane
+  // set up for that GPU. Null when there is none (with the reason in *why when
+  // given).
   virtual Backend* BackendFor(int device, Status* why = nullptr) = 0;
-  // The memory operations for `device` (a GPU); null for host memory, or when
-  // BackendFor(device) has no backend.
+  // The memory operations for `device` (a GPU); null for host memory, or when no
+  // plane has been set up for it.
   virtual DeviceOps* DeviceOpsFor(int device) = 0;
 };
 

@@ -22,6 +22,8 @@ const char* StatusCodeName(StatusCode code) {
       return "INTERNAL";
     case StatusCode::kDuplicateName:
       return "DUPLICATE_NAME";
+    case StatusCode::kOutOfMemory:
+      return "OUT_OF_MEMORY";
   }
   return "UNKNOWN";
 }

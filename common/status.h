@@ -18,6 +18,7 @@ enum class StatusCode : int {
   kBackendError = 6,     // MPI / NCCL / CUDA failure
   kInternal = 7,         // a bug in braid
   kDuplicateName = 8,    // the same name is already in flight
+  kOutOfMemory = 9,      // an allocation failed (host or device)
 };
 
 class Status {
@@ -44,6 +45,9 @@ inline Status Internal(std::string m) {
 }
 inline Status BackendError(std::string m) {
   return {StatusCode::kBackendError, std::move(m)};
+}
+inline Status OutOfMemory(std::string m) {
+  return {StatusCode::kOutOfMemory, std::move(m)};
 }
 
 const char* StatusCodeName(StatusCode code);

@@ -17,7 +17,9 @@ void WarnAboutUnknownVariables() {
   static std::set<std::string> warned;
   std::lock_guard<std::mutex> lock(mutex);
   for (const UnknownConfigVar& var : FindUnknownConfigVars(EnvironmentNames())) {
-    if (warned.insert(var.name).second) BRAID_LOG(Warning) << DescribeUnknownConfigVar(var);
+    if (warned.insert(var.name).second) {
+      BRAID_LOG(Warning) << DescribeUnknownConfigVar(var);
+    }
   }
 }
 

@@ -1,8 +1,12 @@
 #include "core/executor.h"
 
+#include <algorithm>
 #include <cstring>
+#include <exception>
 
+#include "collectives/agreement.h"
 #include "collectives/cpu/reduce.h"
+#include "common/guard.h"
 #include "common/logging.h"
 #include "core/reduce_plan.h"
 #include "core/stats.h"
@@ -30,6 +34,7 @@ int64_t PayloadBytes(const std::vector<Request>& requests) {
 
 Executor::Executor(Transport* transport, int64_t fusion_threshold_bytes, Timeline* timeline)
     : transport_(transport),
+      rank_(transport->info().rank),
       world_size_(transport->info().size),
       fusion_threshold_bytes_(fusion_threshold_bytes),
       timeline_(timeline),
@@ -39,57 +44,72 @@ Executor::Executor(Transport* transport, int64_t fusion_threshold_bytes, Timelin
 void Executor::Execute(const std::vector<Response>& responses,
                        std::unordered_map<std::string, Clock::time_point>* negotiation_start,
                        TensorQueue* queue, bool joined) {
-  Clock::time_point now = Clock::now();
-  for (const FusionGroup& group : PlanFusion(responses, fusion_threshold_bytes_)) {
-    std::vector<Request> requests;
-    std::vector<std::shared_ptr<void>> scratch;  // stand-ins' memory, kept until the group is done
-    for (size_t i = group.first; i < group.first + group.count; ++i) {
-      Request r;
-      if (!queue->Take(responses[i].meta.name, &r)) {
-        // A rank that never submitted an errored name has nothing to fail.
-        if (joined && StandIn(responses[i], &r, &scratch)) requests.push_back(std::move(r));
-        continue;
-      }
-      if (timeline_) {
-        auto it = negotiation_start->find(r.meta.name);
-        Clock::time_point seen = it == negotiation_start->end() ? now : it->second;
-        timeline_->Record(r.meta.name, "QUEUE", r.enqueued_at, seen);
-        timeline_->Record(r.meta.name, "NEGOTIATE", seen, now);
-        if (it != negotiation_start->end()) negotiation_start->erase(it);
-      }
-      requests.push_back(std::move(r));
+  for (const FusionGroup& fusion : PlanFusion(responses, fusion_threshold_bytes_)) {
+    Group group;
+    Collect(responses, fusion, negotiation_start, queue, joined, &group);
+    const Response& agreed = responses[fusion.first];
+    // A rank that never submitted an errored name has nothing to fail.
+    if (agreed.is_error() && group.requests.empty()) continue;
+    try {
+      RunGroup(agreed, &group);
+    } catch (const std::exception& e) {
+      // Not expected (what can fail is a Status); the callers must not wait forever.
+      Status bug = Internal("'" + agreed.meta.name + "': internal error in braid: " + e.what());
+      BRAID_LOG(Error) << bug.message();
+      for (auto& r : group.requests) Finish(&r, bug);
     }
-    if (requests.empty()) continue;
-    if (requests.size() != group.count && !responses[group.first].is_error()) {
-      Status bug = Internal("rank agreed on '" + responses[group.first].meta.name +
-                            "' but has no such request pending");
-      for (auto& r : requests) Finish(&r, bug);
+  }
+}
+
+// This rank's requests for the group, the names it stands in for (joined) and
+// what already failed. Only requests this rank has negotiated are taken
+// (TensorQueue::Take).
+void Executor::Collect(const std::vector<Response>& responses, const FusionGroup& fusion,
+                       std::unordered_map<std::string, Clock::time_point>* negotiation_start,
+                       TensorQueue* queue, bool joined, Group* group) {
+  const Clock::time_point now = Clock::now();
+  for (size_t i = fusion.first; i < fusion.first + fusion.count; ++i) {
+    const Response& response = responses[i];
+    Request r;
+    if (!queue->Take(response.meta.name, &r)) {
+      if (response.is_error()) continue;
+      if (joined) {
+        group->stand_ins.push_back(&response);
+      } else if (group->local.ok()) {
+        group->local = Internal("rank " + std::to_string(rank_) + " agreed on '" +
+                                response.meta.name + "' but has no such request pending");
+      }
       continue;
     }
-    RunGroup(responses, group, &requests);
+    if (timeline_) {
+      auto it = negotiation_start->find(r.meta.name);
+      Clock::time_point seen = it == negotiation_start->end() ? now : it->second;
+      timeline_->Record(r.meta.name, "QUEUE", r.enqueued_at, seen);
+      timeline_->Record(r.meta.name, "NEGOTIATE", seen, now);
+      if (it != negotiation_start->end()) negotiation_start->erase(it);
+    }
+    group->requests.push_back(std::move(r));
   }
 }
 
 // A joined rank's part in a collective it did not submit: the agreed parameters
 // with an empty contribution (zeros for allreduce, so that sums and averages
 // count only the others; no rows for allgather). The result goes to scratch
-// memory: on the host, or on the GPU this rank last used (the agreed device is
-// rank 0's, and ranks may use different GPUs).
-bool Executor::StandIn(const Response& agreed, Request* r,
-                       std::vector<std::shared_ptr<void>>* scratch) {
-  if (agreed.is_error()) return false;
+// memory: on the host, or on this rank's GPU.
+Status Executor::StandIn(const Response& agreed, Request* r,
+                         std::vector<std::shared_ptr<void>>* scratch) {
   r->meta = agreed.meta;
-  // The agreed device is rank 0's; on a GPU this rank stands in on its own.
-  if (r->meta.device != kCpuDevice && gpu_device_ != kCpuDevice) r->meta.device = gpu_device_;
+  if (!agreed.devices.empty()) r->meta.device = static_cast<int32_t>(agreed.devices[rank_]);
   r->handle = std::make_shared<Handle>();
   r->enqueued_at = Clock::now();
   switch (agreed.meta.collective) {
     case Collective::kAllreduce: {
-      int64_t bytes = agreed.NumBytes();
+      const int64_t bytes = agreed.NumBytes();
       if (r->meta.device != kCpuDevice) {
         DeviceOps* ops = transport_->DeviceOpsFor(r->meta.device);
+        if (ops == nullptr) return Internal("no GPU data plane to stand in on");
         std::shared_ptr<void> zeros;
-        if (ops == nullptr || !ops->Allocate(bytes, /*zero=*/true, &zeros).ok()) return false;
+        BRAID_RETURN_IF_ERROR(ops->Allocate(bytes, /*zero=*/true, &zeros));
         scratch->push_back(zeros);
         r->stream = ops->stream();  // where the zeros were written
       } else {
@@ -98,24 +118,31 @@ bool Executor::StandIn(const Response& agreed, Request* r,
         scratch->push_back(std::shared_ptr<void>(owned, owned->data()));
       }
       r->input = r->output = scratch->back().get();
-      return true;
+      return Status::OK();
     }
     case Collective::kAllgather:
       r->meta.shape[0] = 0;
-      return true;
+      return Status::OK();
     case Collective::kBarrier:
-      return true;
+      return Status::OK();
     default:  // broadcast: rank 0 answers it with an error while ranks are joined
-      return false;
+      return Internal("a joined rank cannot stand in for a broadcast");
   }
 }
 
-// The backend for this rank's tensors of the group (their device: ranks may use
-// different GPUs), or null with *status saying why.
-Backend* Executor::BackendFor(const Response& agreed, const std::vector<Request>& requests,
-                              Status* status) {
-  int device = requests[0].meta.device;
-  if (device != kCpuDevice) gpu_device_ = device;
+// The first GPU group sets up every rank's device plane, on the GPU the response
+// names for it; a rank whose plane could not be set up fails it on every rank.
+Status Executor::SetUpDevicePlane(const Response& agreed) {
+  const int device =
+      agreed.devices.empty() ? agreed.meta.device : static_cast<int>(agreed.devices[rank_]);
+  if (device_plane_set_up_) return Status::OK();
+  device_plane_set_up_ = true;
+  plane_device_ = device;
+  return transport_->SetUpDevicePlane(device);
+}
+
+// The backend for this rank's part of the group, or null with *status saying why.
+Backend* Executor::BackendFor(const Response& agreed, int device, Status* status) {
   Status why;
   Backend* backend = transport_->BackendFor(device, &why);
   if (backend == nullptr) {
@@ -126,42 +153,87 @@ Backend* Executor::BackendFor(const Response& agreed, const std::vector<Request>
   return backend;
 }
 
-void Executor::RunGroup(const std::vector<Response>& responses, const FusionGroup& group,
-                        std::vector<Request>* requests) {
-  const Response& agreed = responses[group.first];
+void Executor::RunGroup(const Response& agreed, Group* group) {
+  std::vector<Request>* requests = &group->requests;
   Status status;
-  if (agreed.meta.collective == Collective::kJoin && !agreed.is_error()) {
+  if (agreed.is_error()) {
+    status = Status(agreed.error_code, agreed.error);
+  } else if (agreed.meta.collective == Collective::kJoin) {
     // Every rank has joined: the handle reports who joined last.
     for (auto& r : *requests) r.handle->SetIntResult(agreed.meta.root);
-  } else if (agreed.is_error()) {
-    status = Status(agreed.error_code, agreed.error);
-  } else if (Backend* backend = BackendFor(agreed, *requests, &status); backend == nullptr) {
-    // status says why
   } else {
-    DeviceOps* ops = transport_->DeviceOpsFor((*requests)[0].meta.device);
-    switch (agreed.meta.collective) {
-      case Collective::kAllreduce:
-        status = ops ? AllreduceOnDevice(agreed, backend, ops, requests)
-                     : Allreduce(agreed, backend, requests);
-        break;
-      case Collective::kAllgather:
-        status = ops ? AllgatherOnDevice(agreed, backend, ops, &(*requests)[0])
-                     : Allgather(agreed, backend, &(*requests)[0]);
-        break;
-      case Collective::kBroadcast:
-        status = ops ? BroadcastOnDevice(backend, ops, &(*requests)[0])
-                     : Broadcast(backend, &(*requests)[0]);
-        break;
-      case Collective::kBarrier:
-        status = backend->Barrier();
-        break;
-      case Collective::kJoin:
-        break;  // handled above
+    Status local = group->local;
+    const bool on_gpu = agreed.meta.device != kCpuDevice;
+    if (on_gpu) {
+      // Collective the first time: every rank reaches it at this group.
+      const Status set_up = SetUpDevicePlane(agreed);
+      if (local.ok()) local = set_up;
     }
+    const int device = on_gpu ? plane_device_ : kCpuDevice;
+    std::vector<std::shared_ptr<void>> scratch;  // stand-ins' memory, kept until the group is done
+    for (const Response* agreed_here : group->stand_ins) {
+      Request r;
+      Status stood =
+          Guarded("a joined rank's stand-in", [&] { return StandIn(*agreed_here, &r, &scratch); });
+      if (stood.ok()) {
+        requests->push_back(std::move(r));
+      } else if (local.ok()) {
+        local = stood;
+      }
+    }
+    for (const Request& r : *requests) {
+      if (local.ok() && r.meta.device != device) {
+        local = Internal("'" + r.meta.name + "' is on " + DeviceName(r.meta.device) +
+                         " but the ranks agreed on " + DeviceName(device));
+      }
+    }
+    Status why;
+    Backend* backend = BackendFor(agreed, device, &why);
+    if (backend == nullptr && local.ok()) local = why;
+    DeviceOps* ops = transport_->DeviceOpsFor(device);
+    status = Run(agreed, backend, ops, local, requests);
     // Host and device groups alike pass here, so both are counted.
     if (status.ok()) RecordCollective(agreed.meta.collective, PayloadBytes(*requests));
   }
   for (auto& r : *requests) Finish(&r, status);
+}
+
+// Dispatches one agreed collective. A GPU group whose plane is missing still takes
+// part in the ranks' agreement (with its failure), as every GPU group does.
+Status Executor::Run(const Response& agreed, Backend* backend, DeviceOps* ops, const Status& local,
+                     std::vector<Request>* requests) {
+  const bool on_gpu = agreed.meta.device != kCpuDevice;
+  if (on_gpu && (backend == nullptr || ops == nullptr)) {
+    return Agree(agreed, local.ok() ? Internal("no GPU data plane on this rank") : local);
+  }
+  Request* first = requests->empty() ? nullptr : &(*requests)[0];
+  switch (agreed.meta.collective) {
+    case Collective::kAllreduce:
+      if (on_gpu) return AllreduceOnDevice(agreed, backend, ops, local, requests);
+      return local.ok() ? Allreduce(agreed, backend, requests) : local;
+    case Collective::kAllgather:
+      if (first == nullptr) return Agree(agreed, local.ok() ? Internal("no request") : local);
+      if (on_gpu) return AllgatherOnDevice(agreed, backend, ops, local, first);
+      return Allgather(agreed, backend, local, first);
+    case Collective::kBroadcast:
+      if (on_gpu) {
+        if (first == nullptr) return Agree(agreed, local.ok() ? Internal("no request") : local);
+        return BroadcastOnDevice(agreed, backend, ops, local, first);
+      }
+      return local.ok() && first != nullptr ? Broadcast(backend, first) : local;
+    case Collective::kBarrier:
+      return local.ok() ? backend->Barrier() : local;
+    case Collective::kJoin:
+      break;  // handled by RunGroup
+  }
+  return local;
+}
+
+// Every rank reaches this at the same group (the decision depends only on the
+// agreed response: a GPU group or an allgather), each with its own outcome so far.
+Status Executor::Agree(const Response& agreed, const Status& local) {
+  (void)agreed;
+  return AgreeOnStatus(transport_->control(), local);
 }
 
 // A group (one tensor or a fused run) is reduced in the outputs themselves: inputs
@@ -180,9 +252,13 @@ Status Executor::Allreduce(const Response& agreed, Backend* backend,
     outputs.push_back(ViewOf(r, r.output));
   }
   Clock::time_point t1 = Clock::now();
+  int64_t group_bytes = 0;
+  for (const BufferView& v : outputs) group_bytes += v.bytes();
   BufferView staging;
-  staging.data = fusion_buffer_.data();
-  staging.count = fusion_buffer_.bytes() / static_cast<int64_t>(DataTypeSize(dtype));
+  // Reserved at start-up; pages are faulted in the first time a group needs them.
+  staging.data = fusion_buffer_.Prefault(group_bytes);
+  staging.count =
+      std::min(group_bytes, fusion_buffer_.capacity()) / static_cast<int64_t>(DataTypeSize(dtype));
   staging.dtype = dtype;
   staging.device = agreed.meta.device;
   Status st = backend->AllreduceMany(outputs, plan.backend_op, staging);
@@ -198,10 +274,22 @@ Status Executor::Allreduce(const Response& agreed, Backend* backend,
   return st;
 }
 
-Status Executor::Allgather(const Response& agreed, Backend* backend, Request* r) {
+// The output is allocated before the ranks agree: a rank that cannot hold it
+// fails the allgather everywhere instead of leaving the others inside it.
+Status Executor::Allgather(const Response& agreed, Backend* backend, const Status& local,
+                           Request* r) {
   GatherLayout layout = PlanGather(agreed, r->meta);
-  PooledBuffer out =
-      output_pool_->Acquire(layout.elements * static_cast<int64_t>(DataTypeSize(r->meta.dtype)));
+  const int64_t bytes = layout.elements * static_cast<int64_t>(DataTypeSize(r->meta.dtype));
+  PooledBuffer out;
+  Status prepared = local;
+  if (prepared.ok()) {
+    prepared = Guarded("the allgather output", [&] {
+      out = output_pool_->Acquire(bytes);
+      return Status::OK();
+    });
+  }
+  if (prepared.ok()) prepared = backend->Prepare(bytes);
+  BRAID_RETURN_IF_ERROR(Agree(agreed, prepared));
   BufferView recv = ViewOf(*r, out.data());
   recv.count = layout.elements;
   BufferView send = ViewOf(*r, const_cast<void*>(r->input));

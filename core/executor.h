@@ -5,6 +5,18 @@
 // did not submit: zeros into a scratch allreduce, zero rows into an allgather, a
 // barrier with nothing to release.
 //
+// Failures before a collective: what can fail on one rank alone (an allocation,
+// the device plane's set-up, a copy on the device) happens before the collective
+// and, where it can happen, is agreed on by every rank (collectives/agreement.h):
+// for every GPU group and every allgather. If any rank failed, every rank fails
+// the group with the same message and none runs the collective, so nobody waits
+// for a rank that cannot come or finishes with memory it never filled. A host
+// allreduce, broadcast or barrier has nothing that can fail before it, and pays
+// no such round.
+//
+// Device planes: the first GPU group the ranks agreed on sets up every rank's
+// plane, each on its own GPU named in the response (Response::devices).
+//
 // Threading: coordinator thread only.
 #pragma once
 
@@ -26,6 +38,9 @@ class Executor {
  public:
   Executor(Transport* transport, int64_t fusion_threshold_bytes, Timeline* timeline);
 
+  // False when the fusion buffer's address space could not be reserved.
+  bool ok() const { return fusion_buffer_.ok(); }
+
   // Runs `responses` in order. `negotiation_start` maps names to the time the
   // coordinator first saw them (filled only when a timeline is written). `joined`:
   // this rank has joined and stands in for the responses it has no request for.
@@ -34,34 +49,50 @@ class Executor {
                TensorQueue* queue, bool joined);
 
  private:
-  bool StandIn(const Response& agreed, Request* request,
-               std::vector<std::shared_ptr<void>>* scratch);
-  Backend* BackendFor(const Response& agreed, const std::vector<Request>& requests, Status* status);
-  void RunGroup(const std::vector<Response>& responses, const FusionGroup& group,
-                std::vector<Request>* requests);
+  // One fused group on this rank: its requests, the responses it stands in for
+  // (joined), and what already failed here.
+  struct Group {
+    std::vector<Request> requests;
+    std::vector<const Response*> stand_ins;
+    Status local;
+  };
+  void Collect(const std::vector<Response>& responses, const FusionGroup& fusion,
+               std::unordered_map<std::string, Clock::time_point>* negotiation_start,
+               TensorQueue* queue, bool joined, Group* group);
+  Status StandIn(const Response& agreed, Request* request,
+                 std::vector<std::shared_ptr<void>>* scratch);
+  Status SetUpDevicePlane(const Response& agreed);
+  Backend* BackendFor(const Response& agreed, int device, Status* status);
+  void RunGroup(const Response& agreed, Group* group);
+  Status Run(const Response& agreed, Backend* backend, DeviceOps* ops, const Status& local,
+             std::vector<Request>* requests);
+  Status Agree(const Response& agreed, const Status& local);
   Status Allreduce(const Response& agreed, Backend* backend, std::vector<Request>* requests);
-  Status Allgather(const Response& agreed, Backend* backend, Request* request);
+  Status Allgather(const Response& agreed, Backend* backend, const Status& local, Request* request);
   Status Broadcast(Backend* backend, Request* request);
   // The same on device memory (executor_device.cc): copies and scaling run on the
   // device plane's stream through `ops`, after the tensors' ready events.
+  // Each takes what already failed here (`local`) into the ranks' agreement.
   Status AllreduceOnDevice(const Response& agreed, Backend* backend, DeviceOps* ops,
-                           std::vector<Request>* requests);
+                           const Status& local, std::vector<Request>* requests);
   Status AllgatherOnDevice(const Response& agreed, Backend* backend, DeviceOps* ops,
-                           Request* request);
-  Status BroadcastOnDevice(Backend* backend, DeviceOps* ops, Request* request);
+                           const Status& local, Request* request);
+  Status BroadcastOnDevice(const Response& agreed, Backend* backend, DeviceOps* ops,
+                           const Status& local, Request* request);
   void Finish(Request* request, const Status& status);
   void Trace(const std::vector<Request>& requests, const char* phase, Clock::time_point start,
              Clock::time_point end);
 
   Transport* transport_;
+  int rank_;
   int world_size_;
   int64_t fusion_threshold_bytes_;
   Timeline* timeline_;
   PrefaultedBuffer fusion_buffer_;
   std::shared_ptr<BufferPool> output_pool_;
-  // The GPU this rank's own tensors were last on (kCpuDevice: none yet), where a
-  // joined rank stands in for GPU collectives.
-  int gpu_device_ = kCpuDevice;
+  // Whether the first GPU group has set up this rank's device plane, and its GPU.
+  bool device_plane_set_up_ = false;
+  int plane_device_ = kCpuDevice;
 };
 
 }  // namespace braid

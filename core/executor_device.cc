@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 
+#include "common/guard.h"
 #include "core/executor.h"
 #include "core/reduce_plan.h"
 
@@ -59,6 +60,12 @@ Status CopyBatch(DeviceOps* ops, const std::vector<Request>& requests, DataType 
   return ops->ScaledCopies(batch, dtype, factor, divisor);
 }
 
+int64_t TotalBytes(const std::vector<BufferView>& views) {
+  int64_t bytes = 0;
+  for (const BufferView& v : views) bytes += v.bytes();
+  return bytes;
+}
+
 // The fused group's staging buffer: the persistent device fusion buffer, or none
 // for a single tensor (reduced where it is).
 Status Staging(DeviceOps* ops, const std::vector<BufferView>& outputs, BufferView* staging) {
@@ -66,8 +73,7 @@ Status Staging(DeviceOps* ops, const std::vector<BufferView>& outputs, BufferVie
   staging->device = outputs[0].device;
   staging->stream = ops->stream();
   if (outputs.size() == 1) return Status::OK();
-  int64_t bytes = 0;
-  for (const BufferView& v : outputs) bytes += v.bytes();
+  const int64_t bytes = TotalBytes(outputs);
   BRAID_RETURN_IF_ERROR(ops->FusionBuffer(bytes, &staging->data));
   staging->count = bytes / static_cast<int64_t>(DataTypeSize(staging->dtype));
   return Status::OK();
@@ -78,10 +84,10 @@ Status Staging(DeviceOps* ops, const std::vector<BufferView>& outputs, BufferVie
 // Out of place, inputs are copied to the outputs with the prescale factor on the
 // way (one pass); the backend applies the rest of the scaling in its own pack and
 // unpack passes and returns with the outputs final. A local failure before the
-// collective (a CUDA error) does not skip it: the other ranks are already in it,
-// so this rank takes part and reports its own error.
+// collective (a CUDA error, the fusion buffer, the backend's staging) is agreed
+// on first: every rank then fails the group with the same message and none runs it.
 Status Executor::AllreduceOnDevice(const Response& agreed, Backend* backend, DeviceOps* ops,
-                                   std::vector<Request>* requests) {
+                                   const Status& local, std::vector<Request>* requests) {
   ReducePlan plan = PlanReduce(agreed.meta, world_size_);
   DataType dtype = agreed.meta.dtype;
   Clock::time_point t0 = Clock::now();
@@ -92,7 +98,8 @@ Status Executor::AllreduceOnDevice(const Response& agreed, Backend* backend, Dev
     outputs.push_back(DeviceView(r, r.output, *ops));
     out_of_place = out_of_place || r.output != r.input;
   }
-  Status prepared = WaitForProducers(ops, *requests);
+  Status prepared = local;
+  if (prepared.ok()) prepared = WaitForProducers(ops, *requests);
   ReduceScaling scaling{plan.prescale, plan.postscale, plan.integer_divisor};
   if (prepared.ok() && out_of_place) {
     // Inputs are copied to the outputs with the prescale factor on the way (and
@@ -106,10 +113,12 @@ Status Executor::AllreduceOnDevice(const Response& agreed, Backend* backend, Dev
     scaling.prescale = 1.0;
   }
   BufferView staging;
-  if (prepared.ok()) prepared = Staging(ops, outputs, &staging);
+  if (prepared.ok())
+    prepared = Guarded("the fusion buffer", [&] { return Staging(ops, outputs, &staging); });
+  if (prepared.ok()) prepared = backend->Prepare(TotalBytes(outputs));
+  BRAID_RETURN_IF_ERROR(Agree(agreed, prepared));
   Clock::time_point t1 = Clock::now();
   Status st = backend->AllreduceScaled(outputs, plan.backend_op, staging, scaling);
-  if (!prepared.ok()) st = prepared;
   if (timeline_) {
     Trace(*requests, "PACK", t0, t1);
     Trace(*requests, "ALLREDUCE", t1, Clock::now());
@@ -118,32 +127,39 @@ Status Executor::AllreduceOnDevice(const Response& agreed, Backend* backend, Dev
 }
 
 Status Executor::AllgatherOnDevice(const Response& agreed, Backend* backend, DeviceOps* ops,
-                                   Request* r) {
+                                   const Status& local, Request* r) {
   GatherLayout layout = PlanGather(agreed, r->meta);
+  const int64_t bytes = layout.elements * static_cast<int64_t>(DataTypeSize(r->meta.dtype));
   std::shared_ptr<void> out;
-  BRAID_RETURN_IF_ERROR(ops->Allocate(
-      layout.elements * static_cast<int64_t>(DataTypeSize(r->meta.dtype)), false, &out));
+  Status prepared = local;
+  if (prepared.ok())
+    prepared = Guarded("the allgather output", [&] { return ops->Allocate(bytes, false, &out); });
+  if (prepared.ok()) prepared = WaitForProducer(ops, *r);
+  if (prepared.ok()) prepared = backend->Prepare(bytes);
+  BRAID_RETURN_IF_ERROR(Agree(agreed, prepared));
   BufferView recv = DeviceView(*r, out.get(), *ops);
   recv.count = layout.elements;
   BufferView send = DeviceView(*r, const_cast<void*>(r->input), *ops);
-  const Status prepared = WaitForProducer(ops, *r);
   Clock::time_point t0 = Clock::now();
   Status st = backend->Allgatherv(send, recv, layout.counts);
-  if (!prepared.ok()) st = prepared;
   if (timeline_) timeline_->Record(r->meta.name, "ALLGATHER", t0, Clock::now());
   r->handle->SetDeviceOutput(std::move(out), std::move(layout.shape), r->meta.device);
   return st;
 }
 
-Status Executor::BroadcastOnDevice(Backend* backend, DeviceOps* ops, Request* r) {
-  Status prepared = WaitForProducer(ops, *r);
+Status Executor::BroadcastOnDevice(const Response& agreed, Backend* backend, DeviceOps* ops,
+                                   const Status& local, Request* r) {
+  Status prepared = local;
+  if (prepared.ok()) prepared = WaitForProducer(ops, *r);
   if (prepared.ok() && r->output != r->input && r->meta.NumElements() > 0) {
     prepared =
         ops->ScaledCopies({{r->input, r->output, r->meta.NumElements()}}, r->meta.dtype, 1.0, 1);
   }
+  const BufferView buf = DeviceView(*r, r->output, *ops);
+  if (prepared.ok()) prepared = backend->Prepare(buf.bytes());
+  BRAID_RETURN_IF_ERROR(Agree(agreed, prepared));
   Clock::time_point t0 = Clock::now();
-  Status st = backend->Broadcast(DeviceView(*r, r->output, *ops), r->meta.root);
-  if (!prepared.ok()) st = prepared;
+  Status st = backend->Broadcast(buf, r->meta.root);
   if (timeline_) timeline_->Record(r->meta.name, "BROADCAST", t0, Clock::now());
   return st;
 }

@@ -2,8 +2,8 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstring>
-#include <new>
 
 namespace braid {
 namespace {
@@ -39,19 +39,28 @@ std::vector<FusionGroup> PlanFusion(const std::vector<Response>& responses,
   return groups;
 }
 
-PrefaultedBuffer::PrefaultedBuffer(int64_t bytes) : bytes_(bytes) {
-  if (bytes <= 0) return;
-  void* p = mmap(nullptr, static_cast<size_t>(bytes), PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-  if (p == MAP_FAILED) throw std::bad_alloc();
+PrefaultedBuffer::PrefaultedBuffer(int64_t capacity) : capacity_(capacity) {
+  if (capacity <= 0) return;
+  // Address space only: MAP_NORESERVE commits no memory until a page is touched.
+  void* p = mmap(nullptr, static_cast<size_t>(capacity), PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) return;
   // Transparent huge pages cut TLB misses when streaming through the buffer.
-  madvise(p, static_cast<size_t>(bytes), MADV_HUGEPAGE);
+  madvise(p, static_cast<size_t>(capacity), MADV_HUGEPAGE);
   data_ = static_cast<char*>(p);
-  std::memset(data_, 0, static_cast<size_t>(bytes));
 }
 
 PrefaultedBuffer::~PrefaultedBuffer() {
-  if (data_) munmap(data_, static_cast<size_t>(bytes_));
+  if (data_) munmap(data_, static_cast<size_t>(capacity_));
+}
+
+char* PrefaultedBuffer::Prefault(int64_t bytes) {
+  bytes = std::min(bytes, capacity_);
+  if (data_ != nullptr && bytes > faulted_) {
+    std::memset(data_ + faulted_, 0, static_cast<size_t>(bytes - faulted_));
+    faulted_ = bytes;
+  }
+  return data_;
 }
 
 }  // namespace braid

@@ -21,21 +21,30 @@ struct FusionGroup {
 std::vector<FusionGroup> PlanFusion(const std::vector<Response>& responses,
                                     int64_t threshold_bytes);
 
-// A host buffer allocated once and touched page by page up front, so that no
-// collective pays for first-touch page faults.
+// The host fusion buffer: address space for `capacity` bytes reserved once, its
+// pages faulted in when a group first needs them and kept, so no later
+// collective pays for first-touch page faults and a large threshold costs no
+// memory until fusion uses it.
+//
+// Threading: one thread at a time (the coordinator).
 class PrefaultedBuffer {
  public:
-  explicit PrefaultedBuffer(int64_t bytes);
+  explicit PrefaultedBuffer(int64_t capacity);
   ~PrefaultedBuffer();
   PrefaultedBuffer(const PrefaultedBuffer&) = delete;
   PrefaultedBuffer& operator=(const PrefaultedBuffer&) = delete;
 
-  char* data() { return data_; }
-  int64_t bytes() const { return bytes_; }
+  // Whether the address space could be reserved (always true for capacity 0).
+  bool ok() const { return capacity_ <= 0 || data_ != nullptr; }
+  int64_t capacity() const { return capacity_; }
+  // The buffer with at least its first `bytes` (at most capacity()) faulted in.
+  char* Prefault(int64_t bytes);
+  int64_t faulted() const { return faulted_; }
 
  private:
   char* data_ = nullptr;
-  int64_t bytes_ = 0;
+  int64_t capacity_ = 0;
+  int64_t faulted_ = 0;
 };
 
 }  // namespace braid

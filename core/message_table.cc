@@ -166,18 +166,53 @@ Response MessageTable::TakeResponse(const std::string& name) {
   std::string joined_error = response.meta.collective == Collective::kBroadcast
                                  ? BroadcastWhileJoined(name, entry.submitted, joined_)
                                  : std::string();
+  std::string device_error;
+  if (mismatch.empty() && joined_error.empty() && OnGpu(response.meta))
+    device_error = AssignDevices(entry, &response);
   if (!mismatch.empty()) {
     response.error_code = StatusCode::kMismatch;
     response.error = mismatch;
   } else if (!joined_error.empty()) {
     response.error_code = StatusCode::kInvalidArgument;
     response.error = joined_error;
+  } else if (!device_error.empty()) {
+    response.devices.clear();
+    response.error_code = StatusCode::kInvalidArgument;
+    response.error = device_error;
   } else if (response.meta.collective == Collective::kAllgather) {
     for (int r = 0; r < world_size_; ++r)
       response.first_dims.push_back(entry.submitted[r] ? entry.by_rank[r].shape[0] : 0);
   }
   entries_.erase(it);
   return response;
+}
+
+// Each rank's GPU for a GPU response: the one it submitted on, or (a joined rank)
+// the one its data plane is on, else the lowest submitting rank's. The first GPU
+// response fixes every rank's data plane; afterwards a rank's tensor must be on
+// that GPU. Returns the error message when it is not ("" when all is well).
+std::string MessageTable::AssignDevices(const Entry& entry, Response* response) {
+  const bool first = plane_device_.empty();
+  response->devices.assign(static_cast<size_t>(world_size_), response->meta.device);
+  std::ostringstream error;
+  for (int r = 0; r < world_size_; ++r) {
+    if (!entry.submitted[r]) {
+      if (!first) response->devices[r] = plane_device_[r];
+      continue;
+    }
+    const int device = entry.by_rank[r].device;
+    response->devices[r] = device;
+    if (first || plane_device_[r] == device) continue;
+    if (error.tellp() > 0) error << "; ";
+    error << "rank " << r << " has it on " << DeviceName(device) << " but its GPU data plane is on "
+          << DeviceName(static_cast<int>(plane_device_[r]));
+  }
+  if (error.tellp() > 0) {
+    return "'" + response->meta.name + "': " + error.str() +
+           " (braid runs each rank on one GPU, the one its first GPU collective used)";
+  }
+  if (first) plane_device_ = response->devices;
+  return "";
 }
 
 Response MessageTable::TakeError(const std::string& name, StatusCode code,

@@ -37,7 +37,10 @@ class MessageTable {
 
   // Builds the response for a complete name and forgets it. Only the ranks that
   // submitted the name are compared; joined ranks add nothing (allgather: zero
-  // rows), and a broadcast some joined rank did not submit is an error.
+  // rows), and a broadcast some joined rank did not submit is an error. For GPU
+  // tensors it also names each rank's GPU (Response::devices): the first GPU
+  // collective sets up every rank's device data plane on the GPU named there, so
+  // a later tensor on another GPU of some rank is an error on every rank.
   Response TakeResponse(const std::string& name);
   // Forgets a name, answering it with an error.
   Response TakeError(const std::string& name, StatusCode code, const std::string& message);
@@ -47,9 +50,12 @@ class MessageTable {
 
  private:
   bool Complete(const Entry& entry) const;
+  std::string AssignDevices(const Entry& entry, Response* response);
 
   int world_size_;
   std::vector<bool> joined_;
+  // Each rank's GPU data plane, once the first GPU response has named it.
+  std::vector<int64_t> plane_device_;
   std::map<std::string, Entry> entries_;
 };
 

@@ -58,6 +58,10 @@ struct Response {
   RequestMeta meta;  // as submitted by rank 0 (shape: rank 0's)
   // allgather: the first dimension on every rank, in rank order.
   std::vector<int64_t> first_dims;
+  // GPU tensors: the GPU each rank runs this on, in rank order (ranks may use
+  // different GPUs, one each; a joined rank's is the GPU its data plane is on).
+  // Empty for host tensors.
+  std::vector<int64_t> devices;
   StatusCode error_code = StatusCode::kOk;
   std::string error;
 

@@ -3,14 +3,21 @@
 namespace braid {
 
 bool ResponseMatches(const Response& response, const RequestMeta& meta, int rank) {
-  const RequestMeta& agreed = response.meta;
-  if (meta.collective != Collective::kAllgather) return agreed == meta;
+  RequestMeta agreed = response.meta, mine = meta;
+  // GPU tensors: each rank's own GPU was agreed on (ranks may use different ones).
+  if (!response.devices.empty()) {
+    if (rank >= static_cast<int>(response.devices.size()) || response.devices[rank] != meta.device)
+      return false;
+    agreed.device = mine.device;
+  }
+  if (meta.collective != Collective::kAllgather) return agreed == mine;
   // Allgather: the first dimension may differ between ranks.
-  if (meta.shape.empty() || rank >= static_cast<int>(response.first_dims.size())) return false;
-  if (response.first_dims[rank] != meta.shape[0]) return false;
-  RequestMeta a = agreed, b = meta;
-  a.shape[0] = b.shape[0] = 0;
-  return a == b;
+  if (mine.shape.empty() || agreed.shape.empty() ||
+      rank >= static_cast<int>(response.first_dims.size()))
+    return false;
+  if (response.first_dims[rank] != mine.shape[0]) return false;
+  agreed.shape[0] = mine.shape[0] = 0;
+  return agreed == mine;
 }
 
 ResponseCache::ResponseCache(uint32_t capacity) : capacity_(capacity), slots_(capacity) {

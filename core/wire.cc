@@ -124,6 +124,7 @@ std::string EncodeResponses(const std::vector<Response>& responses) {
   for (const auto& resp : responses) {
     PutMeta(&w, resp.meta);
     w.PutInts(resp.first_dims);
+    w.PutInts(resp.devices);
     w.Put<int32_t>(static_cast<int32_t>(resp.error_code));
     w.PutString(resp.error);
   }
@@ -161,7 +162,8 @@ Status DecodeResponses(const std::string& bytes, std::vector<Response>* response
   for (uint32_t i = 0; i < n; ++i) {
     Response resp;
     int32_t code = 0;
-    if (!GetMeta(&r, &resp.meta) || !r.GetInts(&resp.first_dims) || !r.Get(&code) ||
+    if (!GetMeta(&r, &resp.meta) || !r.GetInts(&resp.first_dims) || !r.GetInts(&resp.devices) ||
+        !r.Get(&code) ||
         !r.GetString(&resp.error)) {
       return Corrupt("response");
     }

@@ -27,6 +27,13 @@ class StagedBackend : public Backend {
   const char* name() const override { return kName; }
   bool CanHandle(int device) const override { return device == pipeline_->device(); }
 
+  // The pinned host buffer every collective stages through, grown now rather
+  // than inside the collective, where a failure would leave the other ranks in it.
+  Status Prepare(int64_t bytes) override {
+    char* host = nullptr;
+    return pipeline_->HostBuffer(bytes, &host);
+  }
+
   Status Allreduce(const BufferView& buf, ReduceOp op) override {
     return AllreduceOne(buf, op, ReduceScaling());
   }

@@ -50,7 +50,8 @@ enum {
   BRAID_ERR_ABORTED = 5,
   BRAID_ERR_BACKEND = 6,
   BRAID_ERR_INTERNAL = 7,
-  BRAID_ERR_DUPLICATE_NAME = 8
+  BRAID_ERR_DUPLICATE_NAME = 8,
+  BRAID_ERR_OUT_OF_MEMORY = 9
 };
 
 /* Device ordinal of host memory; 0, 1, ... are CUDA devices. */

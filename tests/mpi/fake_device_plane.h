@@ -10,6 +10,7 @@
 // device tensor; the real plugin is then never loaded.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
@@ -89,6 +90,36 @@ class Stream {
   std::thread worker_;
 };
 
+// Failures a test injects into this process's fake device, so on one rank only:
+// each counter fails that many of the next calls of its kind.
+struct Faults {
+  std::atomic<int> create_plane{0};   // the plane's set-up
+  std::atomic<int> allocate{0};       // Ops::Allocate: out of device memory
+  std::atomic<int> fusion_buffer{0};  // Ops::FusionBuffer
+  std::atomic<int> copies{0};         // Ops::ScaledCopies: a copy that cannot be queued
+  std::atomic<int> prepare{0};        // Backend::Prepare: staging memory
+};
+inline Faults& InjectedFaults() {
+  static Faults faults;
+  return faults;
+}
+// How many collectives the fake backend has entered in this process: a test can
+// wait until the coordinator is inside one (held there by a gated stream).
+inline std::atomic<int>& CollectivesEntered() {
+  static std::atomic<int> n{0};
+  return n;
+}
+// Whether the next call of a kind fails (and counts it).
+inline bool Fails(std::atomic<int>& counter) {
+  int left = counter.load();
+  while (left > 0 && !counter.compare_exchange_weak(left, left - 1)) {
+  }
+  return left > 0;
+}
+inline braid::Status Injected(const char* what) {
+  return braid::BackendError(std::string("injected failure: ") + what);
+}
+
 // The stream a null handle names (CUDA's legacy default stream).
 inline Stream& DefaultStream() {
   static Stream* stream = new Stream;  // outlives every engine
@@ -143,6 +174,7 @@ class Ops : public braid::DeviceOps {
   }
   braid::Status ScaledCopies(const std::vector<braid::DeviceCopy>& copies, braid::DataType dtype,
                              double factor, int64_t divisor) override {
+    if (Fails(InjectedFaults().copies)) return Injected("the copy could not be queued");
     stream_.Queue([=] {
       for (const braid::DeviceCopy& c : copies)
         braid::cpu::ScaleCopy(c.dst, c.src, c.count, dtype, factor, divisor);
@@ -150,12 +182,14 @@ class Ops : public braid::DeviceOps {
     return braid::Status::OK();
   }
   braid::Status Allocate(int64_t bytes, bool zero, std::shared_ptr<void>* memory) override {
+    if (Fails(InjectedFaults().allocate)) return Injected("out of device memory");
     void* p = std::malloc(static_cast<size_t>(bytes > 0 ? bytes : 1));
     if (zero) stream_.Queue([p, bytes] { std::memset(p, 0, static_cast<size_t>(bytes)); });
     *memory = std::shared_ptr<void>(p, std::free);
     return braid::Status::OK();
   }
   braid::Status FusionBuffer(int64_t bytes, void** data) override {
+    if (Fails(InjectedFaults().fusion_buffer)) return Injected("no device fusion buffer");
     if (static_cast<int64_t>(fusion_.size()) < bytes) fusion_.resize(static_cast<size_t>(bytes));
     *data = fusion_.data();
     return braid::Status::OK();
@@ -173,6 +207,10 @@ class Backend : public braid::Backend {
   Backend(braid::Backend* host, int device) : host_(host), device_(device) {}
   const char* name() const override { return "fake device"; }
   bool CanHandle(int device) const override { return device == device_; }
+  braid::Status Prepare(int64_t) override {
+    if (Fails(InjectedFaults().prepare)) return Injected("no staging memory");
+    return braid::Status::OK();
+  }
   braid::Status Allreduce(const braid::BufferView& buf, braid::ReduceOp op) override {
     return host_->Allreduce(OnHost(buf), op);
   }
@@ -184,6 +222,7 @@ class Backend : public braid::Backend {
   braid::Status AllreduceScaled(const std::vector<braid::BufferView>& buffers, braid::ReduceOp op,
                                 const braid::BufferView& staging,
                                 const braid::ReduceScaling& scaling) override {
+    ++CollectivesEntered();
     std::vector<braid::BufferView> host;
     for (const braid::BufferView& b : buffers) host.push_back(OnHost(b));
     braid::BufferView host_staging = OnHost(staging);
@@ -213,6 +252,10 @@ inline braid::DevicePlane CreatePlane(braid::ControlChannel*, const braid::World
                                       braid::Backend* host_backend,
                                       const braid::DevicePlaneOptions& options) {
   braid::DevicePlane plane;
+  if (Fails(InjectedFaults().create_plane)) {
+    plane.failure = Injected("the device plane could not be set up");
+    return plane;
+  }
   plane.backend = std::make_unique<Backend>(host_backend, options.device);
   plane.ops = std::make_unique<Ops>(options.device);
   return plane;

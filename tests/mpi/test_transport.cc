@@ -164,10 +164,18 @@ TEST_F(TransportTest, BackendsByDevice) {
   EXPECT_STREQ(host()->name(), "mpi");
   EXPECT_TRUE(host()->CanHandle(kCpuDevice));
   EXPECT_EQ(transport_->DeviceOpsFor(kCpuDevice), nullptr);  // host memory: the executor's own
-  // A device has a backend only where one can be set up (a GPU, a GPU build, one
-  // rank per GPU); otherwise the reason says why. Every rank asks: it is collective.
+  // No device plane before one is set up: nothing is created behind the ranks'
+  // backs by asking.
   Status why;
+  EXPECT_EQ(transport_->BackendFor(0, &why), nullptr);
+  EXPECT_FALSE(why.ok());
+  EXPECT_EQ(transport_->DeviceOpsFor(0), nullptr);
+  // A device has a backend only where one can be set up (a GPU, a GPU build, one
+  // rank per GPU); otherwise every rank gets the same reason. Collective.
+  Status setup = transport_->SetUpDevicePlane(0);
+  EXPECT_EQ(setup.code(), transport_->SetUpDevicePlane(0).code()) << "a second call differs";
   Backend* device = transport_->BackendFor(0, &why);
+  EXPECT_EQ(why.code(), setup.code());
   if (device == nullptr) {
     EXPECT_FALSE(why.ok());
     EXPECT_FALSE(why.message().empty());

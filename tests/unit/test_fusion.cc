@@ -69,14 +69,32 @@ TEST(PlanFusion, LargerThanThresholdStandsAlone) {
   EXPECT_EQ(Counts(PlanFusion(rs, 100)), (std::vector<size_t>{1, 1, 1}));
 }
 
-TEST(PrefaultedBuffer, IsWritableEverywhereAndZeroed) {
+TEST(PrefaultedBuffer, FaultsInOnlyWhatIsUsedAndKeepsIt) {
   PrefaultedBuffer buf(3 << 20);
-  ASSERT_NE(buf.data(), nullptr);
-  EXPECT_EQ(buf.bytes(), 3 << 20);
-  EXPECT_EQ(buf.data()[0], 0);
-  EXPECT_EQ(buf.data()[(3 << 20) - 1], 0);
-  buf.data()[(3 << 20) - 1] = 7;
-  EXPECT_EQ(buf.data()[(3 << 20) - 1], 7);
+  ASSERT_TRUE(buf.ok());
+  EXPECT_EQ(buf.capacity(), 3 << 20);
+  EXPECT_EQ(buf.faulted(), 0);
+  char* data = buf.Prefault(1 << 20);
+  ASSERT_NE(data, nullptr);
+  EXPECT_EQ(buf.faulted(), 1 << 20);
+  data[(1 << 20) - 1] = 7;
+  // Growing keeps what was written and never shrinks; past the capacity it stops.
+  EXPECT_EQ(buf.Prefault(1 << 10), data);
+  EXPECT_EQ(buf.Prefault(int64_t{1} << 40), data);
+  EXPECT_EQ(buf.faulted(), 3 << 20);
+  EXPECT_EQ(data[(1 << 20) - 1], 7);
+  EXPECT_EQ(data[(3 << 20) - 1], 0);
+}
+
+// A threshold far beyond the machine's memory reserves address space only: the
+// engine's start-up no longer writes it all.
+TEST(PrefaultedBuffer, AHugeCapacityCostsNothingUntilUsed) {
+  PrefaultedBuffer buf(int64_t{1} << 40);
+  ASSERT_TRUE(buf.ok());
+  EXPECT_EQ(buf.faulted(), 0);
+  char* data = buf.Prefault(4096);
+  ASSERT_NE(data, nullptr);
+  data[4095] = 1;
 }
 
 }  // namespace

@@ -42,6 +42,7 @@ TEST(Wire, ResponsesRoundTripWithErrorsAndFirstDims) {
   Response ok;
   ok.meta = Meta("g", Collective::kAllgather, {4, 2});
   ok.first_dims = {4, 0, 7};
+  ok.devices = {0, 3, 1};
   Response bad;
   bad.meta = Meta("m", Collective::kAllreduce, {1});
   bad.error_code = StatusCode::kMismatch;
@@ -51,6 +52,8 @@ TEST(Wire, ResponsesRoundTripWithErrorsAndFirstDims) {
   ASSERT_EQ(out.size(), 2u);
   EXPECT_TRUE(out[0].meta == ok.meta);
   EXPECT_EQ(out[0].first_dims, ok.first_dims);
+  EXPECT_EQ(out[0].devices, ok.devices);
+  EXPECT_TRUE(out[1].devices.empty());
   EXPECT_FALSE(out[0].is_error());
   EXPECT_EQ(out[1].error_code, StatusCode::kMismatch);
   EXPECT_EQ(out[1].error, bad.error);
@@ -88,7 +91,7 @@ TEST(Wire, UnknownStatusCodeIsRejected) {
   size_t code_at = bytes.size() - bad.error.size() - 4 - 4;
   ASSERT_EQ(bytes[code_at], static_cast<char>(StatusCode::kMismatch));
   std::vector<Response> out;
-  for (int32_t code : {-1, 9, 0x00fffa03}) {
+  for (int32_t code : {-1, 1000, 0x00fffa03}) {
     std::memcpy(&bytes[code_at], &code, sizeof(code));
     Status st = DecodeResponses(bytes, &out);
     EXPECT_FALSE(st.ok()) << code;

@@ -22,6 +22,7 @@ from ._errors import (  # noqa: F401
     BraidInvalidArgument,
     BraidMismatchError,
     BraidNotInitializedError,
+    BraidOutOfMemoryError,
     BraidTimeoutError,
 )
 

@@ -11,7 +11,10 @@ class BraidInvalidArgument(BraidError, ValueError):
     code = 1
 
 
-class BraidNotInitializedError(BraidError):
+class BraidNotInitializedError(BraidInvalidArgument):
+    """An operation before init() or after shutdown(): a misuse of the API, so also a
+    BraidInvalidArgument (and a ValueError, as Horovod raises)."""
+
     code = 2
 
 
@@ -39,6 +42,12 @@ class BraidDuplicateNameError(BraidError):
     code = 8
 
 
+class BraidOutOfMemoryError(BraidError, MemoryError):
+    """An allocation failed (host or GPU memory); on every rank of the collective."""
+
+    code = 9
+
+
 _BY_CODE = {
     cls.code: cls
     for cls in (
@@ -50,6 +59,7 @@ _BY_CODE = {
         BraidBackendError,
         BraidInternalError,
         BraidDuplicateNameError,
+        BraidOutOfMemoryError,
     )
 }
 
