@@ -45,7 +45,8 @@ class Backend {
   }
 
   // In-place reduction of `buf` across ranks. `op` is one of kSum, kMin, kMax,
-  // kProduct: averaging and scale factors are applied by the caller.
+  // kProduct: averaging and scale factors are applied by the caller, except that
+  // the host MPI backend also takes kAverage of float16 / bfloat16 (core/reduce_plan.h).
   virtual Status Allreduce(const BufferView& buf, ReduceOp op) = 0;
 
   // Reduces several buffers of one dtype and device in place, with the same result

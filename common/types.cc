@@ -6,7 +6,9 @@ size_t DataTypeSize(DataType dtype) {
   switch (dtype) {
     case DataType::kUInt8:
     case DataType::kInt8:
+    case DataType::kBool:
       return 1;
+    case DataType::kInt16:
     case DataType::kFloat16:
     case DataType::kBFloat16:
       return 2;
@@ -38,6 +40,10 @@ const char* DataTypeName(DataType dtype) {
       return "float32";
     case DataType::kFloat64:
       return "float64";
+    case DataType::kInt16:
+      return "int16";
+    case DataType::kBool:
+      return "bool";
   }
   return "unknown";
 }
@@ -86,8 +92,11 @@ bool IsValidReduceOp(int32_t value) {
 }
 
 bool IsFloatingPoint(DataType dtype) {
-  return dtype == DataType::kFloat16 || dtype == DataType::kBFloat16 ||
-         dtype == DataType::kFloat32 || dtype == DataType::kFloat64;
+  return IsSixteenBitFloat(dtype) || dtype == DataType::kFloat32 || dtype == DataType::kFloat64;
+}
+
+bool IsSixteenBitFloat(DataType dtype) {
+  return dtype == DataType::kFloat16 || dtype == DataType::kBFloat16;
 }
 
 }  // namespace braid

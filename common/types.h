@@ -18,8 +18,14 @@ enum class DataType : int32_t {
   kBFloat16 = 5,
   kFloat32 = 6,
   kFloat64 = 7,
+  // Appended later, so the values above keep their meaning on the wire and in the
+  // C API. Host memory only: NCCL has neither type (collectives/nccl).
+  kInt16 = 8,
+  // One byte, 0 or 1. Reductions are logical: sum and max are OR, product and min
+  // are AND (what numpy and torch do element-wise); average and scaling are refused.
+  kBool = 9,
 };
-constexpr int kNumDataTypes = 8;
+constexpr int kNumDataTypes = 10;
 
 enum class ReduceOp : int32_t {
   kSum = 0,
@@ -52,5 +58,7 @@ std::string DeviceName(int device);
 bool IsValidDataType(int32_t value);
 bool IsValidReduceOp(int32_t value);
 bool IsFloatingPoint(DataType dtype);
+// float16 and bfloat16, which the host reduces through float32.
+bool IsSixteenBitFloat(DataType dtype);
 
 }  // namespace braid

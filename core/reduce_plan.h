@@ -1,7 +1,16 @@
 // How the executor turns an agreed allreduce or allgather into backend calls,
 // shared by the host and device paths. For allreduce: the backend reduces with sum,
-// min, max or product; average is a sum followed by a division (folded into the
-// postscale factor for floating types, an integer division toward zero otherwise).
+// min, max or product; average is a sum and a division by the rank count n:
+//   float32 / float64: 1/n folded into the postscale factor (postscale / n, as
+//     Horovod does), so that an average with scale factors is Horovod's bit for bit;
+//   float16 / bfloat16 in host memory: the backend averages (kAverage: a float32
+//     sum times float32(1/n), rounded once, collectives/mpi), because a 16-bit sum
+//     rounded before the division loses bits and overflows where the average does
+//     not (n ranks averaging 60000 would sum past float16's 65504 to infinity);
+//     the scale factors apply around it as for any sum. On a device 1/n goes into
+//     the postscale: NCCL's ncclAvg premultiplies by 1/n, which cannot overflow;
+//   integers: an exact integer division toward zero after the postscale
+//     (cpu::DivideBy says why not Horovod's multiplication by 1.0 / n).
 // On the host the executor scales; on a device the backend folds the scaling into
 // its pack and unpack passes (Backend::AllreduceScaled).
 #pragma once
@@ -24,13 +33,13 @@ struct ReducePlan {
 
 inline ReducePlan PlanReduce(const RequestMeta& meta, int world_size) {
   ReducePlan plan{meta.op, meta.prescale, meta.postscale, 1};
-  if (meta.op == ReduceOp::kAverage) {
-    plan.backend_op = ReduceOp::kSum;
-    if (IsFloatingPoint(meta.dtype)) {
-      plan.postscale /= world_size;
-    } else {
-      plan.integer_divisor = world_size;
-    }
+  if (meta.op != ReduceOp::kAverage) return plan;
+  if (IsSixteenBitFloat(meta.dtype) && meta.device == kCpuDevice) return plan;  // kAverage
+  plan.backend_op = ReduceOp::kSum;
+  if (IsFloatingPoint(meta.dtype)) {
+    plan.postscale /= world_size;
+  } else {
+    plan.integer_divisor = world_size;
   }
   return plan;
 }

@@ -34,6 +34,8 @@ struct RequestMeta {
   double postscale = 1.0;
   std::vector<int64_t> shape;
 
+  // The product of the dimensions; -1 when a dimension is negative or the product
+  // does not fit int64 (ValidateRequest refuses such shapes before they are queued).
   int64_t NumElements() const;
   bool operator==(const RequestMeta& other) const;
 };
@@ -69,7 +71,14 @@ struct Response {
   int64_t NumBytes() const;
 };
 
-// Checks a request for things that are wrong on this rank alone.
+// Checks a request for things that are wrong on this rank alone: the name, the
+// dtype, the shape (no negative dimension, an element and byte count that fit
+// int64), the root, the scale factors, and what bool tensors cannot do (average,
+// scaling). Every message names the tensor.
 Status ValidateRequest(const RequestMeta& meta, int world_size);
+
+// The shape part of ValidateRequest, for callers that check a tensor before they
+// build a request (the Python binding, before it trusts an exporter's shape).
+Status ValidateShape(const std::string& name, const std::vector<int64_t>& shape, DataType dtype);
 
 }  // namespace braid

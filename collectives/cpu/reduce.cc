@@ -63,6 +63,22 @@ void ReduceTyped(void* dst, const void* src, int64_t count) {
   ReduceLoop<T, Op>(static_cast<T*>(dst), static_cast<const T*>(src), count);
 }
 
+// bool: sum and max are OR, product and min are AND, as numpy and torch combine
+// bools element-wise. Any non-zero byte counts as true; results are 0 or 1.
+struct Or {
+  static uint8_t Apply(uint8_t a, uint8_t b) { return static_cast<uint8_t>((a | b) != 0); }
+};
+struct And {
+  static uint8_t Apply(uint8_t a, uint8_t b) { return static_cast<uint8_t>(a != 0 && b != 0); }
+};
+
+template <class Logical>
+void ReduceBool(void* dst_v, const void* src_v, int64_t count) {
+  auto* dst = static_cast<uint8_t*>(dst_v);
+  const auto* src = static_cast<const uint8_t*>(src_v);
+  for (int64_t i = 0; i < count; ++i) dst[i] = Logical::Apply(dst[i], src[i]);
+}
+
 // float16 / bfloat16: widen a block of each operand to float32, reduce there
 // (one rounding per element, as a float32 accumulator would do), narrow back.
 // Blocks stay in L1 so the widening costs no memory traffic.
@@ -105,6 +121,11 @@ ReduceFn PickReduce(DataType dtype) {
       return &ReduceTyped<float, Op>;
     case DataType::kFloat64:
       return &ReduceTyped<double, Op>;
+    case DataType::kInt16:
+      return &ReduceTyped<int16_t, Op>;
+    case DataType::kBool:
+      return std::is_same<Op, Sum>::value || std::is_same<Op, Max>::value ? &ReduceBool<Or>
+                                                                          : &ReduceBool<And>;
   }
   return nullptr;
 }
@@ -125,23 +146,28 @@ ReduceFn PickReduce(DataType dtype, ReduceOp op) {
   return nullptr;
 }
 
-// Integers are scaled in double, then clamped (a float-to-integer conversion out
-// of range is undefined) and truncated toward zero.
+// Scaling follows Horovod's ScaleBuffer, so that a pre- or postscaled allreduce
+// agrees with Horovod bit for bit: the factor is converted to the element's
+// arithmetic type first, float32 for float32, float16 and bfloat16 (one float32
+// multiply, then one rounding to the 16-bit format), double for float64 and for
+// the integers. An integer's double product is truncated toward zero; where it is
+// out of the type's range (Horovod's conversion is undefined there) it saturates.
 template <class T>
 void ScaleLoop(T* dst, const T* src, int64_t n, double factor) {
   if constexpr (std::is_integral<T>::value) {
+    // 2^digits is exact in double, unlike max() for int64 (which rounds up to 2^63).
     constexpr double lo = static_cast<double>(std::numeric_limits<T>::min());
-    constexpr double hi = static_cast<double>(std::numeric_limits<T>::max());
+    constexpr double above = static_cast<double>(uint64_t{1} << std::numeric_limits<T>::digits);
+    constexpr T hi = std::numeric_limits<T>::max();
     for (int64_t i = 0; i < n; ++i) {
       double v = static_cast<double>(src[i]) * factor;
       v = v < lo ? lo : v;
-      v = v > hi ? hi : v;
-      dst[i] = static_cast<T>(v);
+      dst[i] = v >= above ? hi : static_cast<T>(v);
     }
   } else {
-    for (int64_t i = 0; i < n; ++i) {
-      dst[i] = static_cast<T>(static_cast<double>(src[i]) * factor);
-    }
+    using Arithmetic = std::conditional_t<std::is_same<T, double>::value, double, float>;
+    const Arithmetic f = static_cast<Arithmetic>(factor);
+    for (int64_t i = 0; i < n; ++i) dst[i] = f * src[i];
   }
 }
 
@@ -154,6 +180,13 @@ void ScaleHalf(uint16_t* dst, const uint16_t* src, int64_t count, double factor,
     ScaleLoop<float>(a, a, n, factor);
     codec.from_float(a, dst + i, n);
   }
+}
+
+// bool(x * factor): a validated request never scales a bool (core/request.cc), but
+// the kernel keeps the type's values 0 and 1 whatever it is given.
+void ScaleBool(uint8_t* dst, const uint8_t* src, int64_t n, double factor) {
+  const bool keep = factor != 0.0;
+  for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<uint8_t>(keep && src[i] != 0);
 }
 
 template <class T>
@@ -173,6 +206,38 @@ template <class T>
 void DivideNarrow(T* buf, int64_t count, int64_t divisor) {
   const double d = static_cast<double>(divisor);
   for (int64_t i = 0; i < count; ++i) buf[i] = static_cast<T>(static_cast<double>(buf[i]) / d);
+}
+
+// The kernels that round once work through L1-sized blocks: every 16-bit operand
+// is widened into a stack block, combined there, and the result narrowed once.
+void ReduceRounded(uint16_t* half, const void* const* others, int num_others, int64_t count,
+                   ReduceFn combine, float scale, const HalfCodec& codec) {
+  alignas(64) float acc[kHalfBlock];
+  alignas(64) float wide[kHalfBlock];
+  for (int64_t i = 0; i < count; i += kHalfBlock) {
+    const int64_t n = std::min(kHalfBlock, count - i);
+    codec.to_float(half + i, acc, n);
+    for (int m = 0; m < num_others; ++m) {
+      codec.to_float(static_cast<const uint16_t*>(others[m]) + i, wide, n);
+      combine(acc, wide, n);
+    }
+    if (scale != 1.0f) ScaleLoop<float>(acc, acc, n, scale);
+    codec.from_float(acc, half + i, n);
+  }
+}
+
+void ScaledNarrow(uint16_t* half, const float* in, int64_t count, float scale,
+                  const HalfCodec& codec) {
+  alignas(64) float wide[kHalfBlock];
+  for (int64_t i = 0; i < count; i += kHalfBlock) {
+    const int64_t n = std::min(kHalfBlock, count - i);
+    ScaleLoop<float>(wide, in + i, n, scale);
+    codec.from_float(wide, half + i, n);
+  }
+}
+
+const HalfCodec& CodecOf(DataType dtype) {
+  return dtype == DataType::kBFloat16 ? BFloat16Codec() : Float16Codec();
 }
 
 }  // namespace
@@ -215,6 +280,10 @@ void ScaleCopy(void* dst, const void* src, int64_t count, DataType dtype, double
     case DataType::kBFloat16:
       return ScaleHalf(static_cast<uint16_t*>(dst), static_cast<const uint16_t*>(src), count,
                        factor, BFloat16Codec());
+    case DataType::kInt16:
+      return ScaleTyped<int16_t>(dst, src, count, factor);
+    case DataType::kBool:
+      return ScaleBool(static_cast<uint8_t*>(dst), static_cast<const uint8_t*>(src), count, factor);
   }
 }
 
@@ -226,6 +295,8 @@ void DivideBy(void* buf, int64_t count, DataType dtype, int64_t divisor) {
       return DivideNarrow(static_cast<uint8_t*>(buf), count, divisor);
     case DataType::kInt8:
       return DivideNarrow(static_cast<int8_t*>(buf), count, divisor);
+    case DataType::kInt16:
+      return DivideNarrow(static_cast<int16_t*>(buf), count, divisor);
     case DataType::kInt32:
       return DivideNarrow(static_cast<int32_t*>(buf), count, divisor);
     case DataType::kInt64:
@@ -235,7 +306,28 @@ void DivideBy(void* buf, int64_t count, DataType dtype, int64_t divisor) {
     case DataType::kFloat32:
     case DataType::kFloat64:
       return ScaleCopy(buf, buf, count, dtype, 1.0 / static_cast<double>(divisor));
+    case DataType::kBool:
+      return;  // bool(x / divisor) == bool(x) for a divisor >= 1
   }
+}
+
+void WidenHalf(float* out, const void* half, int64_t count, DataType dtype) {
+  if (count > 0) CodecOf(dtype).to_float(static_cast<const uint16_t*>(half), out, count);
+}
+
+void NarrowHalf(void* half, const float* in, int64_t count, DataType dtype, float scale) {
+  if (count <= 0) return;
+  auto* h = static_cast<uint16_t*>(half);
+  if (scale == 1.0f) return CodecOf(dtype).from_float(in, h, count);
+  ScaledNarrow(h, in, count, scale, CodecOf(dtype));
+}
+
+void ReduceHalvesRounded(void* half, const void* const* others, int num_others, int64_t count,
+                         DataType dtype, ReduceOp op, float scale) {
+  ReduceFn combine = PickReduce(DataType::kFloat32, op);
+  if (count <= 0 || combine == nullptr) return;
+  ReduceRounded(static_cast<uint16_t*>(half), others, num_others, count, combine, scale,
+                CodecOf(dtype));
 }
 
 }  // namespace cpu

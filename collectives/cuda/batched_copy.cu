@@ -115,8 +115,12 @@ Status DispatchScaled(DataType dtype, const std::vector<DeviceEntry>& work,
       return LaunchScaled<detail::Float32Element>(work, s, stream);
     case DataType::kFloat64:
       return LaunchScaled<detail::Float64Element>(work, s, stream);
+    case DataType::kInt16:
+      return LaunchScaled<detail::Int16Element>(work, s, stream);
+    case DataType::kBool:
+      break;  // never scaled (core/request.cc refuses it)
   }
-  return InvalidArgument("batched copy: unknown dtype");
+  return InvalidArgument(std::string("batched copy: cannot scale ") + DataTypeName(dtype));
 }
 
 detail::ElementScaling ToElementScaling(const Scaling& scaling) {

@@ -57,9 +57,7 @@ struct CopyEntry {
 // not be multiplied by 1/n, since e.g. 49 * (1.0 / 49) < 1 truncates to 0.
 //
 // Integers: the double product is clamped to the type's range and truncated
-// toward zero. One case differs from the host: an int64 product at or above 2^63
-// (possible only when |factor| >= 1) saturates to INT64_MAX on the device, while
-// the host's conversion of that value is undefined behaviour (INT64_MIN on x86).
+// toward zero, on the device as on the host.
 // NaN payloads are not preserved by scaling (the GPU returns its canonical NaN);
 // a plain copy (factor 1, divisor <= 1) is bitwise.
 struct Scaling {

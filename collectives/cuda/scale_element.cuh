@@ -1,9 +1,11 @@
 // The per-element arithmetic of the batched copy, written once for host and device
-// so that it is, operation for operation, the host data plane's (collectives/cpu):
+// so that it is, operation for operation, the host data plane's (collectives/cpu),
+// which is Horovod's ScaleBuffer:
 //   Scale:  cpu::ScaleCopy with a factor != 1
-//           integers: double product, clamped to the type's range, truncated
-//           float32 / float16 / bfloat16: double product rounded to float32 (and
-//           then to the 16-bit format, nearest even); float64: the double product
+//           integers: double product, truncated, saturating at the type's range
+//           float32 / float16 / bfloat16: float32(factor) times the value in
+//           float32 (then rounded to the 16-bit format, nearest even); float64:
+//           the double product
 //   Divide: cpu::DivideBy with a divisor > 1
 //           int64: integer division; narrower integers: double quotient truncated;
 //           floating types: Scale by 1 / divisor
@@ -33,9 +35,10 @@ BRAID_HD float BitsToFloat(uint32_t b) {
   return f;
 }
 
-// float32 rounded as cpu::ScaleLoop<float> does: through the double product.
+// float32 scaled as cpu::ScaleLoop<float> does: the factor rounded to float32,
+// one float32 multiply.
 BRAID_HD float ScaleFloat(float x, double factor) {
-  return static_cast<float>(static_cast<double>(x) * factor);
+  return static_cast<float>(factor) * x;
 }
 
 // IEEE binary16 -> binary32, exact (common/half.cc's HalfToFloat).
@@ -95,15 +98,15 @@ BRAID_HD uint16_t FloatToBFloat16Bits(float f) {
 template <class T, int64_t kMin, int64_t kMax>
 struct IntegerElement {
   using Storage = T;
-  // Clamped before the conversion, which is undefined out of range. (For int64
-  // static_cast<double>(kMax) is 2^63, itself out of range: see batched_copy.h.)
+  // Clamped before the conversion, which is undefined out of range. The top is
+  // compared with kMax + 1, a power of two and so exact in double (kMax itself is
+  // not for int64: it rounds up to 2^63).
   static BRAID_HD T Scale(T x, double factor) {
     constexpr double lo = static_cast<double>(kMin);
-    constexpr double hi = static_cast<double>(kMax);
+    constexpr double above = 2.0 * static_cast<double>(kMax / 2 + 1);
     double v = static_cast<double>(x) * factor;
     v = v < lo ? lo : v;
-    v = v > hi ? hi : v;
-    return static_cast<T>(v);
+    return v >= above ? static_cast<T>(kMax) : static_cast<T>(v);
   }
   static BRAID_HD T Divide(T x, int64_t divisor, double /*inverse*/) {
     if constexpr (sizeof(T) == 8) {
@@ -116,6 +119,7 @@ struct IntegerElement {
 
 using UInt8Element = IntegerElement<uint8_t, 0, UINT8_MAX>;
 using Int8Element = IntegerElement<int8_t, INT8_MIN, INT8_MAX>;
+using Int16Element = IntegerElement<int16_t, INT16_MIN, INT16_MAX>;
 using Int32Element = IntegerElement<int32_t, INT32_MIN, INT32_MAX>;
 using Int64Element = IntegerElement<int64_t, INT64_MIN, INT64_MAX>;
 

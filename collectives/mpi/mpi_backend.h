@@ -5,7 +5,12 @@
 // `ring_threshold_bytes` (latency-bound sizes, where MPI's algorithms win), braid's
 // own ring (mpi_ring.h) from there on (bandwidth-bound sizes, where MPI's
 // per-call temporaries cost page faults). Both reduce float16 / bfloat16 through
-// float32 (mpi_datatypes.h).
+// float32 (mpi_datatypes.h); at three ranks or more, sums and products of them
+// also keep their partial results in float32 and round once (the ring carries
+// float32 partials between hops; below the threshold MPI_Allreduce runs on a
+// float32 copy), so that they neither lose bits nor overflow on the way. For them
+// alone Allreduce also takes kAverage: the float32 sum times float32(1/n), then
+// the one rounding (core/reduce_plan.h).
 //
 // Element counts beyond INT_MAX: every MPI call takes at most
 // `max_piece_elements` elements (INT_MAX by default), so large buffers go in
@@ -77,6 +82,9 @@ class MpiBackend : public Backend {
   Status CheckAllgatherv(const BufferView& send, const BufferView& recv,
                          const std::vector<int64_t>& counts) const;
   Status AllreduceWithMpi(const BufferView& buf, MPI_Op mpi_op);
+  Status CheckOp(DataType dtype, ReduceOp op, MPI_Op* mpi_op) const;
+  bool Widens(DataType dtype, ReduceOp op) const;
+  Status AllreduceWidened(const BufferView& buf, ReduceOp op);
   Status BroadcastPieces(char* data, int64_t count, DataType dtype, int root);
   Status AllgathervWithBcast(const BufferView& recv, const std::vector<int64_t>& counts);
 
@@ -87,6 +95,7 @@ class MpiBackend : public Backend {
   std::unique_ptr<MpiTypeTable> types_;
   MpiRing ring_;
   std::vector<MpiRing::Piece> pieces_;  // reused by AllreduceMany
+  std::vector<float> wide_;             // reused by AllreduceWidened
   // Reused by Allgatherv.
   std::vector<int> counts_;
   std::vector<int> displacements_;

@@ -91,6 +91,10 @@ MPI_Datatype MpiTypeTable::Type(DataType dtype) const {
       return MPI_FLOAT;
     case DataType::kFloat64:
       return MPI_DOUBLE;
+    case DataType::kInt16:
+      return MPI_INT16_T;
+    case DataType::kBool:
+      return MPI_C_BOOL;
   }
   return MPI_DATATYPE_NULL;
 }
@@ -105,6 +109,9 @@ Status MpiTypeTable::Op(DataType dtype, ReduceOp op, MPI_Op* out) const {
     *out = half_ops_[0][i];
   } else if (dtype == DataType::kBFloat16) {
     *out = half_ops_[1][i];
+  } else if (dtype == DataType::kBool) {
+    // MPI defines only the logical operators on MPI_C_BOOL (cpu::ReduceInto's).
+    *out = op == ReduceOp::kSum || op == ReduceOp::kMax ? MPI_LOR : MPI_LAND;
   } else {
     static const MPI_Op kBuiltin[kNumReduceOps] = {MPI_SUM, MPI_OP_NULL, MPI_MIN, MPI_MAX,
                                                    MPI_PROD};

@@ -1,7 +1,8 @@
 // Maps braid's element types and reduce operators onto MPI's. MPI has no float16
 // or bfloat16: each gets its own 2-byte contiguous derived type, and their
 // reductions are user-defined MPI_Ops that call cpu::ReduceInto (float32
-// arithmetic, rounded to nearest even).
+// arithmetic, rounded to nearest even). bool is MPI_C_BOOL, reduced with MPI's
+// logical operators: sum and max are MPI_LOR, product and min MPI_LAND.
 //
 // Threading: immutable after Create; Type and Op may be called from any thread.
 #pragma once

@@ -36,13 +36,15 @@ MpiRing::MpiRing(MPI_Comm comm, const RingOptions& options)
   options_.depth = std::max(1, options_.depth);
   options_.max_piece_elements = std::max<int64_t>(1, options_.max_piece_elements);
   if (size_ == 1) return;  // a ring of one never communicates
-  const int64_t per_slot = std::max<int64_t>(options_.scratch_bytes, 0) / options_.depth;
+  const int64_t slots = static_cast<int64_t>(size_ - 1) * options_.depth;
+  const int64_t per_slot = std::max<int64_t>(options_.scratch_bytes, 0) / slots;
   slot_bytes_ = std::min(options_.segment_bytes, per_slot) / kSlotAlign * kSlotAlign;
   slot_bytes_ = std::max(slot_bytes_, kSlotAlign);
-  scratch_size_ = slot_bytes_ * options_.depth;
+  scratch_size_ = slot_bytes_ * slots;
   scratch_.reset(AllocatePrefaulted(scratch_size_));
   if (!scratch_) scratch_size_ = 0;
-  slots_.assign(options_.depth, MPI_REQUEST_NULL);
+  slots_.assign(static_cast<size_t>(slots), MPI_REQUEST_NULL);
+  arrived_.resize(static_cast<size_t>(size_ - 1));
 }
 
 // Chunk sizes differ by at most one element; the first count % size are longer.
@@ -89,28 +91,41 @@ Status MpiRing::Allreduce(const std::vector<Piece>& pieces, DataType dtype, Redu
   plan_.count = count;
   plan_.elem = static_cast<int64_t>(DataTypeSize(dtype));
   plan_.dtype = dtype;
-  plan_.op = op;
+  // Min and max are exact in the 16-bit formats: only sums and products round, and
+  // at two ranks the ring's one reduction is already the one rounding. An average
+  // is a sum scaled before it is rounded, even at two ranks.
+  const bool average = op == ReduceOp::kAverage;
+  plan_.op = average ? ReduceOp::kSum : op;
+  plan_.scale = average ? static_cast<float>(1.0 / size_) : 1.0f;
+  plan_.direct = IsSixteenBitFloat(dtype) &&
+                 (average || (size_ > 2 && (op == ReduceOp::kSum || op == ReduceOp::kProduct)));
+  if (average && !plan_.direct)
+    return InvalidArgument("ring allreduce: only 16-bit floats average");
   // Elements per message: bounded by a scratch slot, the piece cap and MPI's int.
   plan_.seg = std::min({slot_bytes_ / plan_.elem, options_.max_piece_elements,
                         static_cast<int64_t>(INT_MAX) / plan_.elem});
   plan_.seg = std::max<int64_t>(plan_.seg, 1);
   CutSegments(pieces);
   sends_.clear();
-  const Chunk own = ChunkAt(rank_);
-  for (int64_t k = 0; k < Segments(own); ++k) {
-    BRAID_RETURN_IF_ERROR(SendSegment(own, k, kReduceScatterTag));
+  if (plan_.direct) {
+    BRAID_RETURN_IF_ERROR(DirectReduceScatter());
+  } else {
+    const Chunk own = ChunkAt(rank_);
+    for (int64_t k = 0; k < Segments(own); ++k) {
+      BRAID_RETURN_IF_ERROR(SendSegment(own, k, kReduceScatterTag, right_));
+    }
+    for (int s = 0; s < size_ - 1; ++s) BRAID_RETURN_IF_ERROR(ReduceStep(s));
   }
-  for (int s = 0; s < size_ - 1; ++s) BRAID_RETURN_IF_ERROR(ReduceStep(s));
   for (int s = 0; s < size_ - 1; ++s) BRAID_RETURN_IF_ERROR(GatherStep(s));
   BRAID_CHECK_MPI(MPI_Waitall(static_cast<int>(sends_.size()), sends_.data(), MPI_STATUSES_IGNORE));
   return Status::OK();
 }
 
-Status MpiRing::SendSegment(const Chunk& chunk, int64_t k, int tag) {
+Status MpiRing::SendSegment(const Chunk& chunk, int64_t k, int tag, int to) {
   const int bytes = static_cast<int>(SegmentCount(chunk, k) * plan_.elem);
   sends_.push_back(MPI_REQUEST_NULL);
   BRAID_CHECK_MPI(
-      MPI_Isend(SegmentData(chunk, k), bytes, MPI_BYTE, right_, tag, comm_, &sends_.back()));
+      MPI_Isend(SegmentData(chunk, k), bytes, MPI_BYTE, to, tag, comm_, &sends_.back()));
   return Status::OK();
 }
 
@@ -140,13 +155,72 @@ Status MpiRing::ReduceStep(int s) {
     BRAID_CHECK_MPI(MPI_Wait(&slots_[k % depth], MPI_STATUS_IGNORE));
     cpu::ReduceInto(SegmentData(chunk, k), Slot(k), SegmentCount(chunk, k), plan_.dtype, plan_.op);
     if (k + depth < n) BRAID_RETURN_IF_ERROR(PostSlot(chunk, k + depth));
-    BRAID_RETURN_IF_ERROR(SendSegment(chunk, k, last ? kAllgatherTag : kReduceScatterTag));
-    if (last) BRAID_RETURN_IF_ERROR(PostFirstGather(k));
-  }
-  if (last) {
-    for (int64_t k = n; k < static_cast<int64_t>(gathers_[0].size()); ++k) {
-      BRAID_RETURN_IF_ERROR(PostFirstGather(k));
+    if (last) {
+      BRAID_RETURN_IF_ERROR(EndReduceScatter(chunk, k));
+    } else {
+      BRAID_RETURN_IF_ERROR(SendSegment(chunk, k, kReduceScatterTag, right_));
     }
+  }
+  if (last) return EndReduceScatter(chunk, n);
+  return Status::OK();
+}
+
+// Segment k of the owned chunk is final: it leaves as the allgather's first
+// message, and receive k of the allgather's first step is posted. Called with k ==
+// Segments(owned) once more at the end, to post the receives for this rank's own
+// chunk beyond the owned chunk's segments.
+Status MpiRing::EndReduceScatter(const Chunk& owned, int64_t k) {
+  if (k < Segments(owned)) {
+    BRAID_RETURN_IF_ERROR(SendSegment(owned, k, kAllgatherTag, right_));
+    return PostFirstGather(k);
+  }
+  for (int64_t j = k; j < static_cast<int64_t>(gathers_[0].size()); ++j) {
+    BRAID_RETURN_IF_ERROR(PostFirstGather(j));
+  }
+  return Status::OK();
+}
+
+// The direct reduce-scatter (16-bit floats, see the header). The owner of chunk c
+// is rank c - 1, as after the ring's reduce-scatter, so the allgather is the same.
+// This rank's own region, chunk rank_, leaves first: the allgather's first
+// receives land there once sends_[k] has completed (PostFirstGather).
+Status MpiRing::DirectReduceScatter() {
+  const int depth = options_.depth;
+  for (int j = 0; j < size_; ++j) {
+    if (j == 1) continue;  // chunk rank_ + 1 is this rank's own to reduce
+    const Chunk chunk = ChunkAt(rank_ + j);
+    const int owner = (rank_ + j - 1 + size_) % size_;
+    for (int64_t k = 0; k < Segments(chunk); ++k) {
+      BRAID_RETURN_IF_ERROR(SendSegment(chunk, k, kReduceScatterTag, owner));
+    }
+  }
+  reduce_sends_ = sends_.size();
+  gathers_[0].assign(static_cast<size_t>(Segments(ChunkAt(rank_))), MPI_REQUEST_NULL);
+  const Chunk owned = ChunkAt(rank_ + 1);
+  const int64_t n = Segments(owned);
+  for (int64_t k = 0; k < std::min<int64_t>(depth, n); ++k) {
+    BRAID_RETURN_IF_ERROR(PostPeerSlots(owned, k));
+  }
+  for (int64_t k = 0; k < n; ++k) {
+    for (int i = 0; i < size_ - 1; ++i) {
+      BRAID_CHECK_MPI(MPI_Wait(&slots_[i * depth + k % depth], MPI_STATUS_IGNORE));
+      arrived_[i] = PeerSlot(i, k);
+    }
+    cpu::ReduceHalvesRounded(SegmentData(owned, k), arrived_.data(), size_ - 1,
+                             SegmentCount(owned, k), plan_.dtype, plan_.op, plan_.scale);
+    if (k + depth < n) BRAID_RETURN_IF_ERROR(PostPeerSlots(owned, k + depth));
+    BRAID_RETURN_IF_ERROR(EndReduceScatter(owned, k));
+  }
+  return EndReduceScatter(owned, n);
+}
+
+// Receives segment k of the owned chunk from every peer, each into its own slot.
+Status MpiRing::PostPeerSlots(const Chunk& chunk, int64_t k) {
+  const int bytes = static_cast<int>(SegmentCount(chunk, k) * plan_.elem);
+  for (int i = 0; i < size_ - 1; ++i) {
+    MPI_Request* request = &slots_[i * options_.depth + k % options_.depth];
+    BRAID_CHECK_MPI(
+        MPI_Irecv(PeerSlot(i, k), bytes, MPI_BYTE, PeerRank(i), kReduceScatterTag, comm_, request));
   }
   return Status::OK();
 }
@@ -192,7 +266,7 @@ Status MpiRing::GatherStep(int s) {
   std::vector<MPI_Request>& requests = gathers_[s % 2];
   for (int64_t k = 0; k < static_cast<int64_t>(requests.size()); ++k) {
     BRAID_CHECK_MPI(MPI_Wait(&requests[k], MPI_STATUS_IGNORE));
-    if (!last) BRAID_RETURN_IF_ERROR(SendSegment(chunk, k, kAllgatherTag));
+    if (!last) BRAID_RETURN_IF_ERROR(SendSegment(chunk, k, kAllgatherTag, right_));
   }
   return Status::OK();
 }

@@ -16,6 +16,17 @@
 // allocates its temporaries per call). Every rank computes the same chunk and
 // segment boundaries, so empty chunks (count < size) need no messages.
 //
+// float16 / bfloat16 sums and products at three ranks or more, and their averages
+// at any count, are rounded once (docs/engine.md, "16-bit floats"): a ring would
+// round the partial sum at every hop, losing its low bits, and overflow on partial
+// sums beyond the format's range even when the result (an average) is within it.
+// Their reduce-scatter is direct instead: every rank sends each chunk straight to
+// its owner, which adds the n contributions of each segment in float32 (an
+// average: times float32(1/n)) and rounds once into place. Each rank sends and
+// receives (n - 1)/n of the buffer, as in the ring's reduce-scatter, all of it in
+// the 16-bit format; the allgather is the ring's. (Carrying float32 partials
+// around the ring instead would move twice the bytes on every hop but the first.)
+//
 // MPI's rule that a buffer under a pending send is not written is kept: a
 // region is received into only after the sends that read it have completed.
 //
@@ -35,7 +46,8 @@ namespace braid {
 namespace mpi {
 
 struct RingOptions {
-  // Cap on the pre-faulted scratch; the ring allocates depth * segment_bytes of it.
+  // Cap on the pre-faulted scratch; the ring allocates max(1, size - 1) * depth *
+  // segment_bytes of it (the direct reduce-scatter has `depth` slots per peer).
   int64_t scratch_bytes = 64 << 20;
   // Largest message (one segment).
   int64_t segment_bytes = 512 << 10;
@@ -56,7 +68,8 @@ class MpiRing {
     int64_t count;  // elements
   };
 
-  // In-place allreduce of `count` elements. `op` is sum, min, max or product.
+  // In-place allreduce of `count` elements. `op` is sum, min, max or product, or
+  // average for float16 / bfloat16.
   Status Allreduce(void* data, int64_t count, DataType dtype, ReduceOp op);
   // In-place allreduce of the concatenation of `pieces` (a fused group) without
   // packing it: segments never straddle two pieces, so every message goes straight
@@ -76,7 +89,9 @@ class MpiRing {
     int64_t elem = 0;
     int64_t seg = 0;  // elements per segment
     DataType dtype = DataType::kFloat32;
-    ReduceOp op = ReduceOp::kSum;
+    ReduceOp op = ReduceOp::kSum;  // how contributions combine (an average: kSum)
+    bool direct = false;           // 16-bit floats rounded once at the owner
+    float scale = 1.0f;            // the owner's factor before rounding (average: 1/n)
   };
 
   void CutSegments(const std::vector<Piece>& pieces);
@@ -87,9 +102,15 @@ class MpiRing {
   int64_t SegmentCount(const Chunk& chunk, int64_t k) const { return (*chunk.segments)[k].count; }
   char* SegmentData(const Chunk& chunk, int64_t k) const { return (*chunk.segments)[k].data; }
   char* Slot(int64_t k) const { return scratch_.get() + (k % options_.depth) * slot_bytes_; }
+  // The direct reduce-scatter's peers: index i is rank rank_ + 1 + i (mod size).
+  int PeerRank(int i) const { return (rank_ + 1 + i) % size_; }
+  char* PeerSlot(int i, int64_t k) const { return Slot(k) + i * options_.depth * slot_bytes_; }
 
-  Status SendSegment(const Chunk& chunk, int64_t k, int tag);
+  Status SendSegment(const Chunk& chunk, int64_t k, int tag, int to);
   Status PostSlot(const Chunk& chunk, int64_t k);
+  Status PostPeerSlots(const Chunk& chunk, int64_t k);
+  Status DirectReduceScatter();
+  Status EndReduceScatter(const Chunk& owned, int64_t k);
   Status PostFirstGather(int64_t k);
   Status PostGathers(int step);
   Status ReduceStep(int step);
@@ -111,9 +132,10 @@ class MpiRing {
   // grown): every send of a call, the scratch slots' receives, and the allgather
   // receives of the current and the next step.
   std::vector<MPI_Request> sends_;
-  size_t reduce_sends_ = 0;  // sends_[0, reduce_sends_) are reduce-scatter sends
-  std::vector<MPI_Request> slots_;
+  size_t reduce_sends_ = 0;         // sends_[0, reduce_sends_) are reduce-scatter sends
+  std::vector<MPI_Request> slots_;  // [peer * depth + k % depth] in the direct reduce-scatter
   std::vector<MPI_Request> gathers_[2];
+  std::vector<const void*> arrived_;  // the direct reduce-scatter's contributions
 };
 
 }  // namespace mpi

@@ -231,6 +231,8 @@ Status NcclBackend::Allgatherv(const BufferView& send, const BufferView& recv,
                                const std::vector<int64_t>& counts) {
   BRAID_RETURN_IF_ERROR(CheckUsable());
   BRAID_RETURN_IF_ERROR(CheckAllgatherv(send, recv, counts, rank(), size(), rules()));
+  ncclDataType_t type;  // a dtype NCCL lacks is refused before Run would abort
+  BRAID_RETURN_IF_ERROR(NcclType(recv.dtype, &type));
   if (recv.count == 0) return Status::OK();
   return Run(Describe("allgatherv", recv.count, recv.dtype), [&]() -> Status {
     BRAID_RETURN_IF_ERROR(OrderAfter(send.stream));

@@ -31,6 +31,16 @@ Status NcclType(DataType dtype, ncclDataType_t* out) {
     case DataType::kFloat64:
       *out = ncclFloat64;
       return Status::OK();
+    case DataType::kInt16:
+    case DataType::kBool:
+      // The same words on every rank (they agreed on the dtype): no rank's handle
+      // says anything the others' do not.
+      return InvalidArgument(std::string("nccl has no ") + DataTypeName(dtype) +
+                             " type (it carries uint8, int8, int32, int64, float16, bfloat16, "
+                             "float32 and float64); keep " +
+                             DataTypeName(dtype) +
+                             " tensors in host memory, or set BRAID_GPU_BACKEND=mpi to stage "
+                             "them through it");
   }
   return InvalidArgument("nccl: invalid data type " + std::to_string(static_cast<int32_t>(dtype)));
 }

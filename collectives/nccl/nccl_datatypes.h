@@ -9,8 +9,9 @@
 namespace braid {
 namespace nccl {
 
-// Every braid DataType has an NCCL counterpart; a value outside the enum is
-// kInvalidArgument.
+// braid's DataTypes except int16 and bool, which NCCL lacks, have an NCCL
+// counterpart; those two and values outside the enum are kInvalidArgument, with a
+// message naming the dtype and the backend (the same on every rank).
 Status NcclType(DataType dtype, ncclDataType_t* out);
 
 // kSum, kMin, kMax and kProduct. kAverage is kInvalidArgument: averaging and

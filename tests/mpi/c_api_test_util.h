@@ -29,9 +29,11 @@
 
 namespace ctu {
 
+// Every dtype with arithmetic reductions (bool's are logical: tests of their own).
 inline const std::vector<int>& AllDtypes() {
-  static const std::vector<int> all = {BRAID_UINT8,   BRAID_INT8,     BRAID_INT32,   BRAID_INT64,
-                                       BRAID_FLOAT16, BRAID_BFLOAT16, BRAID_FLOAT32, BRAID_FLOAT64};
+  static const std::vector<int> all = {BRAID_UINT8,    BRAID_INT8,    BRAID_INT16,
+                                       BRAID_INT32,    BRAID_INT64,   BRAID_FLOAT16,
+                                       BRAID_BFLOAT16, BRAID_FLOAT32, BRAID_FLOAT64};
   return all;
 }
 inline const std::vector<int>& FloatDtypes() {
@@ -45,23 +47,23 @@ inline const std::vector<int>& AllOps() {
 }
 
 inline size_t DtypeSize(int dtype) {
-  static const size_t sizes[] = {1, 1, 4, 8, 2, 2, 4, 8};
+  static const size_t sizes[] = {1, 1, 4, 8, 2, 2, 4, 8, 2, 1};
   return sizes[dtype];
 }
 inline const char* DtypeName(int dtype) {
-  static const char* names[] = {"uint8",   "int8",     "int32",   "int64",
-                                "float16", "bfloat16", "float32", "float64"};
-  return dtype >= 0 && dtype < 8 ? names[dtype] : "bad";
+  static const char* names[] = {"uint8",    "int8",    "int32",   "int64", "float16",
+                                "bfloat16", "float32", "float64", "int16", "bool"};
+  return dtype >= 0 && dtype < 10 ? names[dtype] : "bad";
 }
 inline const char* OpName(int op) {
   static const char* names[] = {"sum", "average", "min", "max", "product"};
   return op >= 0 && op < 5 ? names[op] : "bad";
 }
 inline bool IsFloat(int dtype) {
-  return dtype >= BRAID_FLOAT16;
+  return dtype >= BRAID_FLOAT16 && dtype <= BRAID_FLOAT64;
 }
 inline bool IsSigned(int dtype) {
-  return dtype != BRAID_UINT8;
+  return dtype != BRAID_UINT8 && dtype != BRAID_BOOL;
 }
 
 inline int MyWorldRank() {
@@ -137,13 +139,15 @@ void StoreHalf(void* p, int64_t i, double v) {
 inline double LoadElem(int dtype, const void* p, int64_t i) {
   static double (*const load[])(const void*, int64_t) = {
       LoadAs<uint8_t>,       LoadAs<int8_t>,        LoadAs<int32_t>, LoadAs<int64_t>,
-      LoadHalf<HalfToFloat>, LoadHalf<Bf16ToFloat>, LoadAs<float>,   LoadAs<double>};
+      LoadHalf<HalfToFloat>, LoadHalf<Bf16ToFloat>, LoadAs<float>,   LoadAs<double>,
+      LoadAs<int16_t>,       LoadAs<uint8_t>};
   return load[dtype](p, i);
 }
 inline void StoreElem(int dtype, void* p, int64_t i, double v) {
   static void (*const store[])(void*, int64_t, double) = {
       StoreAs<uint8_t>,       StoreAs<int8_t>,        StoreAs<int32_t>, StoreAs<int64_t>,
-      StoreHalf<FloatToHalf>, StoreHalf<FloatToBf16>, StoreAs<float>,   StoreAs<double>};
+      StoreHalf<FloatToHalf>, StoreHalf<FloatToBf16>, StoreAs<float>,   StoreAs<double>,
+      StoreAs<int16_t>,       StoreAs<uint8_t>};
   store[dtype](p, i, v);
 }
 
@@ -186,7 +190,7 @@ class Tensor {
 
 // Relative tolerance for a result that is rounded once in `dtype` (0: exact).
 inline double RoundingTolerance(int dtype) {
-  static const double tol[] = {0, 0, 0, 0, 1.0 / 1024, 1.0 / 128, 1.0 / (1 << 22), 1e-14};
+  static const double tol[] = {0, 0, 0, 0, 1.0 / 1024, 1.0 / 128, 1.0 / (1 << 22), 1e-14, 0, 0};
   return tol[dtype];
 }
 

@@ -13,9 +13,10 @@
 namespace braid {
 namespace test {
 
-inline constexpr DataType kDtypes[] = {DataType::kUInt8,   DataType::kInt8,    DataType::kInt32,
-                                       DataType::kInt64,   DataType::kFloat16, DataType::kBFloat16,
-                                       DataType::kFloat32, DataType::kFloat64};
+// Every dtype whose sum is arithmetic (bool's is logical: its own suite).
+inline constexpr DataType kDtypes[] = {DataType::kUInt8,    DataType::kInt8,    DataType::kInt16,
+                                       DataType::kInt32,    DataType::kInt64,   DataType::kFloat16,
+                                       DataType::kBFloat16, DataType::kFloat32, DataType::kFloat64};
 inline constexpr ReduceOp kOps[] = {ReduceOp::kSum, ReduceOp::kMin, ReduceOp::kMax,
                                     ReduceOp::kProduct};
 
@@ -65,6 +66,12 @@ inline void SetValue(void* buf, DataType dtype, int64_t i, double v) {
     case DataType::kFloat64:
       static_cast<double*>(buf)[i] = v;
       break;
+    case DataType::kInt16:
+      static_cast<int16_t*>(buf)[i] = static_cast<int16_t>(v);
+      break;
+    case DataType::kBool:
+      static_cast<uint8_t*>(buf)[i] = v != 0.0;
+      break;
   }
 }
 
@@ -86,6 +93,10 @@ inline double GetValue(const void* buf, DataType dtype, int64_t i) {
       return static_cast<const float*>(buf)[i];
     case DataType::kFloat64:
       return static_cast<const double*>(buf)[i];
+    case DataType::kInt16:
+      return static_cast<const int16_t*>(buf)[i];
+    case DataType::kBool:
+      return static_cast<const uint8_t*>(buf)[i];
   }
   return 0;
 }

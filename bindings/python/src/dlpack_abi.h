@@ -8,7 +8,7 @@ namespace braid::python {
 
 constexpr int32_t kDLCPU = 1;
 constexpr int32_t kDLCUDA = 2;
-enum DLTypeCode : uint8_t { kDLInt = 0, kDLUInt = 1, kDLFloat = 2, kDLBfloat = 4 };
+enum DLTypeCode : uint8_t { kDLInt = 0, kDLUInt = 1, kDLFloat = 2, kDLBfloat = 4, kDLBool = 6 };
 
 struct DLDevice {
   int32_t device_type;

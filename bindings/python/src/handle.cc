@@ -60,6 +60,8 @@ DLDataType ToDLDataType(DataType dtype) {
       return {kDLFloat, bits, 1};
     case DataType::kBFloat16:
       return {kDLBfloat, bits, 1};
+    case DataType::kBool:
+      return {kDLBool, bits, 1};
     default:
       return {kDLInt, bits, 1};
   }

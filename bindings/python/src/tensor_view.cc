@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "collectives/transport.h"
+#include "core/request.h"
 #include "dlpack_abi.h"
 #include "errors.h"
 
@@ -13,6 +14,26 @@ namespace {
 
 [[noreturn]] void Reject(const std::string& name, const std::string& why) {
   ThrowStatus(InvalidArgument("tensor '" + name + "': " + why));
+}
+
+constexpr const char* kSupported =
+    "uint8, int8, int16, int32, int64, float16, bfloat16, float32, float64, bool";
+
+// An exporter's shape is checked before anything multiplies it (negative or
+// overflowing extents come only from a broken or hostile exporter, but must not
+// become a crash), with the engine's own check, so the message is the same as a
+// C caller gets.
+void CheckShape(const std::string& name, const TensorView& view) {
+  Status st = ValidateShape(name, view.shape, view.dtype);
+  if (!st.ok()) ThrowStatus(st);
+}
+
+std::string NotContiguous(const std::vector<int64_t>& shape) {
+  std::string dims;
+  for (size_t i = 0; i < shape.size(); ++i) dims += (i ? ", " : "") + std::to_string(shape[i]);
+  return "is not C-contiguous (shape [" + dims +
+         "] with strides of a view); braid reads and writes dense row-major memory: pass a "
+         "contiguous copy (numpy.ascontiguousarray, torch's .contiguous())";
 }
 
 bool FormatToDataType(const char* format, Py_ssize_t itemsize, DataType* out) {
@@ -26,6 +47,9 @@ bool FormatToDataType(const char* format, Py_ssize_t itemsize, DataType* out) {
     case 'b':
       *out = DataType::kInt8;
       return true;
+    case '?':
+      *out = DataType::kBool;
+      return true;
     case 'e':
       *out = DataType::kFloat16;
       return true;
@@ -35,11 +59,18 @@ bool FormatToDataType(const char* format, Py_ssize_t itemsize, DataType* out) {
     case 'd':
       *out = DataType::kFloat64;
       return true;
+    case 'h':
     case 'i':
     case 'l':
     case 'q':
-      if (itemsize != 4 && itemsize != 8) return false;
-      *out = itemsize == 4 ? DataType::kInt32 : DataType::kInt64;
+      // C's short, int, long and long long: the item size says which width it is.
+      if (itemsize == 2) {
+        *out = DataType::kInt16;
+      } else if (itemsize == 4 || itemsize == 8) {
+        *out = itemsize == 4 ? DataType::kInt32 : DataType::kInt64;
+      } else {
+        return false;
+      }
       return true;
     default:
       return false;
@@ -52,6 +83,8 @@ bool DLTypeToDataType(DLDataType t, DataType* out) {
     *out = DataType::kUInt8;
   else if (t.code == kDLInt && t.bits == 8)
     *out = DataType::kInt8;
+  else if (t.code == kDLInt && t.bits == 16)
+    *out = DataType::kInt16;
   else if (t.code == kDLInt && t.bits == 32)
     *out = DataType::kInt32;
   else if (t.code == kDLInt && t.bits == 64)
@@ -64,6 +97,8 @@ bool DLTypeToDataType(DLDataType t, DataType* out) {
     *out = DataType::kFloat64;
   else if (t.code == kDLBfloat && t.bits == 16)
     *out = DataType::kBFloat16;
+  else if (t.code == kDLBool && t.bits == 8)
+    *out = DataType::kBool;
   else
     return false;
   return true;
@@ -82,18 +117,25 @@ TensorView FromBuffer(const py::handle& obj, const std::string& name, bool writa
     PyBuffer_Release(static_cast<Py_buffer*>(p));
     delete static_cast<Py_buffer*>(p);
   });
-  if (!PyBuffer_IsContiguous(raw, 'C')) Reject(name, "is not C-contiguous");
   if (!FormatToDataType(raw->format, raw->itemsize, &view.dtype))
     Reject(name, std::string("has unsupported element format '") +
-                     (raw->format ? raw->format : "") +
-                     "' (supported: uint8, int8, int32, int64, float16, float32, float64)");
-  view.data = raw->buf;
+                     (raw->format ? raw->format : "") + "' (supported: " + kSupported + ")");
   for (int i = 0; i < raw->ndim; ++i) view.shape.push_back(raw->shape[i]);
+  CheckShape(name, view);
+  if (!PyBuffer_IsContiguous(raw, 'C')) Reject(name, NotContiguous(view.shape));
+  view.data = raw->buf;
   return view;
 }
 
+// Strides in elements, as DLPack gives them. An empty tensor is contiguous whatever
+// its strides (torch gives a transposed empty one the strides of its base); size-1
+// dimensions may have any stride. Called on a validated shape, so `expected` never
+// overflows.
 bool IsCContiguous(const DLTensor& t) {
   if (t.strides == nullptr) return true;
+  for (int i = 0; i < t.ndim; ++i) {
+    if (t.shape[i] == 0) return true;
+  }
   int64_t expected = 1;
   for (int i = t.ndim - 1; i >= 0; --i) {
     if (t.shape[i] != 1 && t.strides[i] != expected) return false;
@@ -129,17 +171,24 @@ TensorView FromDLPack(const py::handle& obj, const std::string& name) {
   const DLTensor& t = managed->dl_tensor;
   if (t.device.device_type == kDLCUDA) {
     if (!DeviceTensorsSupported())
-      Reject(name, "is in GPU memory; this build of braid has no GPU data plane "
-                   "(built without CUDA and NCCL)");
+      Reject(name,
+             "is in GPU memory; this build of braid has no GPU data plane "
+             "(built without CUDA and NCCL)");
     view.device = t.device.device_id;
   } else if (t.device.device_type != kDLCPU) {
     Reject(name, "is on DLPack device type " + std::to_string(t.device.device_type) +
                      "; braid handles host (CPU) and CUDA tensors");
   }
-  if (!DLTypeToDataType(t.dtype, &view.dtype)) Reject(name, "has an unsupported DLPack dtype");
-  if (!IsCContiguous(t)) Reject(name, "is not C-contiguous");
-  view.data = static_cast<char*>(t.data) + t.byte_offset;
+  if (!DLTypeToDataType(t.dtype, &view.dtype)) {
+    Reject(name, "has an unsupported DLPack dtype (code " + std::to_string(t.dtype.code) + ", " +
+                     std::to_string(t.dtype.bits) + " bits, " + std::to_string(t.dtype.lanes) +
+                     " lanes; supported: " + kSupported + ")");
+  }
+  if (t.ndim < 0 || (t.ndim > 0 && t.shape == nullptr)) Reject(name, "has no valid shape");
   view.shape.assign(t.shape, t.shape + t.ndim);
+  CheckShape(name, view);
+  if (!IsCContiguous(t)) Reject(name, NotContiguous(view.shape));
+  view.data = static_cast<char*>(t.data) + t.byte_offset;
   return view;
 }
 
@@ -168,6 +217,10 @@ const char* BufferFormat(DataType dtype) {
       return "f";
     case DataType::kFloat64:
       return "d";
+    case DataType::kInt16:
+      return "h";
+    case DataType::kBool:
+      return "?";
     default:
       ThrowStatus(
           InvalidArgument(std::string("no buffer format for dtype ") + DataTypeName(dtype)));
