@@ -73,6 +73,12 @@ class Backend {
   virtual Status Broadcast(const BufferView& buf, int root) = 0;
 
   virtual Status Barrier() = 0;
+
+  // Called from another thread when the job is being ended (Transport::Abort):
+  // makes whatever this backend waits in return, or at least not block the end
+  // (NCCL: ncclCommAbort). The backend takes no work afterwards. The default does
+  // nothing.
+  virtual void Abort() {}
 };
 
 }  // namespace braid

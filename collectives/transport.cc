@@ -3,6 +3,7 @@
 // tensor is executed.
 #include "collectives/transport.h"
 
+#include <cstdlib>
 #include <map>
 #include <string>
 #include <vector>
@@ -39,6 +40,15 @@ class TransportImpl : public Transport {
     }
     if (why != nullptr) *why = it->second.failure;
     return it->second.backend.get();
+  }
+
+  [[noreturn]] void Abort(int exit_code) override {
+    // planes_ is only changed by the coordinator thread, which is stuck in a
+    // collective when this is called.
+    for (auto& kv : planes_)
+      if (kv.second.backend) kv.second.backend->Abort();
+    host_->Abort(exit_code);
+    std::_Exit(exit_code);  // not reached: MpiHost::Abort does not return
   }
 
   DeviceOps* DeviceOpsFor(int device) override {

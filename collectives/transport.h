@@ -60,6 +60,10 @@ class Transport {
   // The memory operations for `device` (a GPU); null for host memory, or when no
   // plane has been set up for it.
   virtual DeviceOps* DeviceOpsFor(int device) = 0;
+
+  // Ends the job on every rank with `exit_code`, from any thread: unblocks the
+  // device planes (Backend::Abort), then MPI_Abort. Does not return.
+  [[noreturn]] virtual void Abort(int exit_code) = 0;
 };
 
 // Whether this build takes tensors in GPU memory: it was built with CUDA, so the

@@ -1,9 +1,13 @@
 #include "core/engine.h"
 
+#include <unistd.h>
+
 #include <mutex>
 #include <set>
 #include <string>
 
+#include "collectives/agreement.h"
+#include "common/guard.h"
 #include "common/logging.h"
 #include "core/ready_event.h"
 
@@ -23,6 +27,18 @@ void WarnAboutUnknownVariables() {
   }
 }
 
+// The fusion buffer is address space reserved at start-up and memory once used:
+// a threshold beyond the machine's memory could never be filled.
+Status CheckFusionThreshold(const Config& config) {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page <= 0) return Status::OK();  // unknown: the registry's bound holds
+  const int64_t memory = static_cast<int64_t>(pages) * page;
+  if (config.fusion_threshold_bytes <= memory) return Status::OK();
+  return InvalidArgument(
+      "BRAID_FUSION_THRESHOLD_BYTES=" + std::to_string(config.fusion_threshold_bytes) +
+      " is more than this machine's memory (" + std::to_string(memory) + " bytes)");
+}
+
 }  // namespace
 
 Status Engine::Create(const EngineOptions& options, std::unique_ptr<Engine>* out) {
@@ -36,26 +52,51 @@ Status Engine::Create(const EngineOptions& options, const Config& config,
   SetLogLevel(config.log_level);
   TransportOptions transport_options;
   transport_options.mpi_comm = options.mpi_comm;
-  transport_options.device_stall_timeout_seconds = config.stall_timeout_seconds;
+  // A device collective that stalls is the watchdog's (core/watchdog.h): it ends
+  // the job on every rank instead of failing one rank's collective.
+  transport_options.device_stall_timeout_seconds = 0;
   transport_options.gpu_backend = config.gpu_backend;
   std::unique_ptr<Transport> transport;
-  BRAID_RETURN_IF_ERROR(CreateTransport(transport_options, &transport));
+  BRAID_RETURN_IF_ERROR(
+      Guarded("the transport", [&] { return CreateTransport(transport_options, &transport); }));
   SetLogRank(transport->info().rank);
   if (transport->info().rank == 0) WarnAboutUnknownVariables();
-  std::unique_ptr<Timeline> timeline;
-  BRAID_RETURN_IF_ERROR(Timeline::Open(config.timeline_path, transport->info().rank, &timeline));
-  out->reset(new Engine(config, options, std::move(transport), std::move(timeline)));
-  BRAID_LOG(Debug) << "engine started: rank " << (*out)->world().rank << " of "
-                   << (*out)->world().size;
+  // What can fail on one rank alone is agreed on before any rank starts its
+  // coordinator: the others must not run rounds that this rank never joins.
+  std::unique_ptr<Engine> engine;
+  Status local = CheckFusionThreshold(config);
+  if (local.ok()) {
+    local = Guarded("the braid engine", [&]() -> Status {
+      std::unique_ptr<Timeline> timeline;
+      BRAID_RETURN_IF_ERROR(
+          Timeline::Open(config.timeline_path, transport->info().rank, &timeline));
+      engine.reset(new Engine(config, options, transport.get(), std::move(timeline)));
+      if (!engine->coordinator_->ready()) {
+        return OutOfMemory("cannot reserve " + std::to_string(config.fusion_threshold_bytes) +
+                           " bytes of address space for the fusion buffer "
+                           "(BRAID_FUSION_THRESHOLD_BYTES)");
+      }
+      return Status::OK();
+    });
+  }
+  const Status agreed = AgreeOnStatus(transport->control(), local);
+  if (!agreed.ok()) {
+    engine.reset();  // before the transport it uses
+    return agreed;
+  }
+  engine->transport_ = std::move(transport);
+  engine->coordinator_->Start();
+  BRAID_LOG(Debug) << "engine started: rank " << engine->world().rank << " of "
+                   << engine->world().size;
+  *out = std::move(engine);
   return Status::OK();
 }
 
-Engine::Engine(const Config& config, const EngineOptions& options,
-               std::unique_ptr<Transport> transport, std::unique_ptr<Timeline> timeline)
-    : config_(config), transport_(std::move(transport)), timeline_(std::move(timeline)) {
-  coordinator_ = std::make_unique<Coordinator>(transport_.get(), &queue_, config_, timeline_.get(),
+Engine::Engine(const Config& config, const EngineOptions& options, Transport* transport,
+               std::unique_ptr<Timeline> timeline)
+    : config_(config), timeline_(std::move(timeline)) {
+  coordinator_ = std::make_unique<Coordinator>(transport, &queue_, config_, timeline_.get(),
                                                options.after_round);
-  coordinator_->Start();
 }
 
 Engine::~Engine() {

@@ -54,7 +54,9 @@ class Engine {
   Status Enqueue(Request request, std::shared_ptr<Handle>* handle);
 
  private:
-  Engine(const Config& config, const EngineOptions& options, std::unique_ptr<Transport> transport,
+  // Builds the coordinator on `transport`, which Create hands over (transport_)
+  // once every rank has agreed that its engine could be built.
+  Engine(const Config& config, const EngineOptions& options, Transport* transport,
          std::unique_ptr<Timeline> timeline);
 
   Config config_;

@@ -32,12 +32,14 @@ int64_t PayloadBytes(const std::vector<Request>& requests) {
 
 }  // namespace
 
-Executor::Executor(Transport* transport, int64_t fusion_threshold_bytes, Timeline* timeline)
+Executor::Executor(Transport* transport, int64_t fusion_threshold_bytes, Timeline* timeline,
+                   Watchdog* watchdog)
     : transport_(transport),
       rank_(transport->info().rank),
       world_size_(transport->info().size),
       fusion_threshold_bytes_(fusion_threshold_bytes),
       timeline_(timeline),
+      watchdog_(watchdog),
       fusion_buffer_(fusion_threshold_bytes),
       output_pool_(BufferPool::Create(kMaxCachedOutputBytes)) {}
 
@@ -46,6 +48,7 @@ void Executor::Execute(const std::vector<Response>& responses,
                        TensorQueue* queue, bool joined) {
   for (const FusionGroup& fusion : PlanFusion(responses, fusion_threshold_bytes_)) {
     Group group;
+    group.count = fusion.count;
     Collect(responses, fusion, negotiation_start, queue, joined, &group);
     const Response& agreed = responses[fusion.first];
     // A rank that never submitted an errored name has nothing to fail.
@@ -162,6 +165,8 @@ void Executor::RunGroup(const Response& agreed, Group* group) {
     // Every rank has joined: the handle reports who joined last.
     for (auto& r : *requests) r.handle->SetIntResult(agreed.meta.root);
   } else {
+    // Everything from here may wait for the other ranks.
+    WatchedStep watched(watchdog_, "a collective", &agreed, group->count);
     Status local = group->local;
     const bool on_gpu = agreed.meta.device != kCpuDevice;
     if (on_gpu) {

@@ -31,12 +31,15 @@
 #include "core/request.h"
 #include "core/tensor_queue.h"
 #include "core/timeline.h"
+#include "core/watchdog.h"
 
 namespace braid {
 
 class Executor {
  public:
-  Executor(Transport* transport, int64_t fusion_threshold_bytes, Timeline* timeline);
+  // `watchdog` (not null) is told about every collective this rank waits in.
+  Executor(Transport* transport, int64_t fusion_threshold_bytes, Timeline* timeline,
+           Watchdog* watchdog);
 
   // False when the fusion buffer's address space could not be reserved.
   bool ok() const { return fusion_buffer_.ok(); }
@@ -52,6 +55,7 @@ class Executor {
   // One fused group on this rank: its requests, the responses it stands in for
   // (joined), and what already failed here.
   struct Group {
+    size_t count = 0;  // responses in the group
     std::vector<Request> requests;
     std::vector<const Response*> stand_ins;
     Status local;
@@ -88,6 +92,7 @@ class Executor {
   int world_size_;
   int64_t fusion_threshold_bytes_;
   Timeline* timeline_;
+  Watchdog* watchdog_;
   PrefaultedBuffer fusion_buffer_;
   std::shared_ptr<BufferPool> output_pool_;
   // Whether the first GPU group has set up this rank's device plane, and its GPU.

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The Python suites: the launcher's own tests in one process, then every other test
+# The Python suites: the launcher's own tests and the whole-job fault tests in one
+# process each, then every other test
 # under `braidrun -np 2` and `braidrun -np 3`, and the restart algorithms' suites
 # also at -np 4 (their references simulate N = 2, 3 and 4 workers). Prints one
 # closing line with the totals (rank 0's results of each run). Expects scripts/python_env.sh to have run.
@@ -15,6 +16,11 @@ cd "$root"
 status=0
 python -m pytest -q -p no:cacheprovider tests/python/test_braidrun.py \
   --junitxml="$results/launcher.rank0.xml" || status=1
+# Whole-job faults (a rank killed, raising, frozen, silent; bad settings): each
+# test starts and checks its own job.
+echo "== pytest tests/faults"
+python -m pytest -q -p no:cacheprovider tests/faults \
+  --junitxml="$results/faults.rank0.xml" || status=1
 run_under() {  # NP TAG PYTEST-ARGS...: each rank writes its own report; rank 0's counts
   local np="$1" tag="$2"
   shift 2

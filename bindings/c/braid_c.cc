@@ -118,17 +118,21 @@ int Report(const Status& status) {
 extern "C" {
 
 int braid_init(void) {
-  return Init(nullptr);
+  return braid::capi::CallC("braid_init", [&]() -> int { return Init(nullptr); });
 }
 int braid_init_comm(const void* mpi_comm) {
-  if (mpi_comm == nullptr) return Report(braid::InvalidArgument("mpi_comm is NULL"));
-  return Init(mpi_comm);
+  return braid::capi::CallC("braid_init_comm", [&]() -> int {
+    if (mpi_comm == nullptr) return Report(braid::InvalidArgument("mpi_comm is NULL"));
+    return Init(mpi_comm);
+  });
 }
 
 int braid_shutdown(void) {
-  std::unique_lock<std::shared_mutex> lock(g_engine_mutex);
-  g_engine.reset();
-  return Report(Status::OK());
+  return braid::capi::CallC("braid_shutdown", [&]() -> int {
+    std::unique_lock<std::shared_mutex> lock(g_engine_mutex);
+    g_engine.reset();
+    return Report(Status::OK());
+  });
 }
 
 int braid_is_initialized(void) {
@@ -157,42 +161,48 @@ int braid_cross_size(void) {
 
 int braid_allreduce_async(const char* name, const braid_tensor_t* input, void* output, int op,
                           double prescale, double postscale, braid_handle_t* handle) {
-  braid::Request r;
-  Status st = DescribeTensor(name, input, &r.meta);
-  if (st.ok() && !braid::IsValidReduceOp(op))
-    st = braid::InvalidArgument(std::string("allreduce of '") + name + "': unknown reduce op " +
-                                std::to_string(op));
-  if (!st.ok()) return Report(st);
-  r.meta.collective = braid::Collective::kAllreduce;
-  r.meta.op = static_cast<braid::ReduceOp>(op);
-  r.meta.prescale = prescale;
-  r.meta.postscale = postscale;
-  r.input = input->data;
-  r.output = output;
-  r.stream = input->stream;
-  return Submit(std::move(r), handle);
+  return braid::capi::CallC("braid_allreduce_async", [&]() -> int {
+    braid::Request r;
+    Status st = DescribeTensor(name, input, &r.meta);
+    if (st.ok() && !braid::IsValidReduceOp(op))
+      st = braid::InvalidArgument(std::string("allreduce of '") + name + "': unknown reduce op " +
+                                  std::to_string(op));
+    if (!st.ok()) return Report(st);
+    r.meta.collective = braid::Collective::kAllreduce;
+    r.meta.op = static_cast<braid::ReduceOp>(op);
+    r.meta.prescale = prescale;
+    r.meta.postscale = postscale;
+    r.input = input->data;
+    r.output = output;
+    r.stream = input->stream;
+    return Submit(std::move(r), handle);
+  });
 }
 
 int braid_allgather_async(const char* name, const braid_tensor_t* input, braid_handle_t* handle) {
-  braid::Request r;
-  Status st = DescribeTensor(name, input, &r.meta);
-  if (!st.ok()) return Report(st);
-  r.meta.collective = braid::Collective::kAllgather;
-  r.input = input->data;
-  r.stream = input->stream;
-  return Submit(std::move(r), handle);
+  return braid::capi::CallC("braid_allgather_async", [&]() -> int {
+    braid::Request r;
+    Status st = DescribeTensor(name, input, &r.meta);
+    if (!st.ok()) return Report(st);
+    r.meta.collective = braid::Collective::kAllgather;
+    r.input = input->data;
+    r.stream = input->stream;
+    return Submit(std::move(r), handle);
+  });
 }
 
 int braid_broadcast_async(const char* name, const braid_tensor_t* buffer, int root,
                           braid_handle_t* handle) {
-  braid::Request r;
-  Status st = DescribeTensor(name, buffer, &r.meta);
-  if (!st.ok()) return Report(st);
-  r.meta.collective = braid::Collective::kBroadcast;
-  r.meta.root = root;
-  r.input = r.output = buffer->data;
-  r.stream = buffer->stream;
-  return Submit(std::move(r), handle);
+  return braid::capi::CallC("braid_broadcast_async", [&]() -> int {
+    braid::Request r;
+    Status st = DescribeTensor(name, buffer, &r.meta);
+    if (!st.ok()) return Report(st);
+    r.meta.collective = braid::Collective::kBroadcast;
+    r.meta.root = root;
+    r.input = r.output = buffer->data;
+    r.stream = buffer->stream;
+    return Submit(std::move(r), handle);
+  });
 }
 
 int braid_poll(braid_handle_t handle) {
@@ -200,27 +210,35 @@ int braid_poll(braid_handle_t handle) {
 }
 
 int braid_wait(braid_handle_t handle) {
-  if (handle == nullptr) return Report(braid::InvalidArgument("the handle is NULL"));
-  return Report(handle->handle->Wait());
+  return braid::capi::CallC("braid_wait", [&]() -> int {
+    if (handle == nullptr) return Report(braid::InvalidArgument("the handle is NULL"));
+    return Report(handle->handle->Wait());
+  });
 }
 
 const char* braid_handle_error(braid_handle_t handle) {
   if (handle == nullptr) return "the handle is NULL";
-  return handle->handle->Poll() ? handle->Error() : "";
+  try {
+    return handle->handle->Poll() ? handle->Error() : "";
+  } catch (const std::exception&) {
+    return "out of memory while reading the error";
+  }
 }
 
 int braid_handle_output(braid_handle_t handle, const void** data, int* ndim,
                         const int64_t** shape) {
-  if (handle == nullptr || data == nullptr || ndim == nullptr || shape == nullptr)
-    return Report(braid::InvalidArgument("braid_handle_output: a NULL argument"));
-  if (!handle->handle->Poll())
-    return Report(braid::InvalidArgument("braid_handle_output: the operation has not finished"));
-  Status st = handle->handle->status();
-  if (!st.ok()) return Report(st);
-  *data = handle->handle->output_data();
-  *ndim = static_cast<int>(handle->handle->output_shape().size());
-  *shape = handle->handle->output_shape().data();
-  return Report(Status::OK());
+  return braid::capi::CallC("braid_handle_output", [&]() -> int {
+    if (handle == nullptr || data == nullptr || ndim == nullptr || shape == nullptr)
+      return Report(braid::InvalidArgument("braid_handle_output: a NULL argument"));
+    if (!handle->handle->Poll())
+      return Report(braid::InvalidArgument("braid_handle_output: the operation has not finished"));
+    Status st = handle->handle->status();
+    if (!st.ok()) return Report(st);
+    *data = handle->handle->output_data();
+    *ndim = static_cast<int>(handle->handle->output_shape().size());
+    *shape = handle->handle->output_shape().data();
+    return Report(Status::OK());
+  });
 }
 
 void braid_handle_free(braid_handle_t handle) {
@@ -228,32 +246,36 @@ void braid_handle_free(braid_handle_t handle) {
 }
 
 int braid_barrier(void) {
-  // Barriers from several threads of one rank run one after another: they share
-  // the name, which must be unique in flight.
-  static std::mutex barrier_mutex;
-  std::lock_guard<std::mutex> serial(barrier_mutex);
-  braid::Request r;
-  r.meta.name = "braid.barrier";
-  r.meta.collective = braid::Collective::kBarrier;
-  braid_handle_t h = nullptr;
-  int rc = Submit(std::move(r), &h);
-  if (rc != BRAID_OK) return rc;
-  rc = braid_wait(h);
-  braid_handle_free(h);
-  return rc;
+  return braid::capi::CallC("braid_barrier", [&]() -> int {
+    // Barriers from several threads of one rank run one after another: they share
+    // the name, which must be unique in flight.
+    static std::mutex barrier_mutex;
+    std::lock_guard<std::mutex> serial(barrier_mutex);
+    braid::Request r;
+    r.meta.name = "braid.barrier";
+    r.meta.collective = braid::Collective::kBarrier;
+    braid_handle_t h = nullptr;
+    int rc = Submit(std::move(r), &h);
+    if (rc != BRAID_OK) return rc;
+    rc = braid_wait(h);
+    braid_handle_free(h);
+    return rc;
+  });
 }
 
 int braid_join(int* last_joined_rank) {
-  braid::Request r;
-  r.meta.collective = braid::Collective::kJoin;  // the engine names it
-  braid_handle_t h = nullptr;
-  int rc = Submit(std::move(r), &h);
-  if (rc != BRAID_OK) return rc;
-  rc = braid_wait(h);
-  if (rc == BRAID_OK && last_joined_rank != nullptr)
-    *last_joined_rank = static_cast<int>(h->handle->int_result());
-  braid_handle_free(h);
-  return rc;
+  return braid::capi::CallC("braid_join", [&]() -> int {
+    braid::Request r;
+    r.meta.collective = braid::Collective::kJoin;  // the engine names it
+    braid_handle_t h = nullptr;
+    int rc = Submit(std::move(r), &h);
+    if (rc != BRAID_OK) return rc;
+    rc = braid_wait(h);
+    if (rc == BRAID_OK && last_joined_rank != nullptr)
+      *last_joined_rank = static_cast<int>(h->handle->int_result());
+    braid_handle_free(h);
+    return rc;
+  });
 }
 
 const char* braid_last_error(void) {

@@ -1,5 +1,7 @@
 #include "collectives/mpi/mpi_host.h"
 
+#include <cstdlib>
+
 #include "collectives/mpi/mpi_backend.h"
 #include "collectives/mpi/mpi_context.h"
 #include "collectives/mpi/mpi_control.h"
@@ -13,6 +15,12 @@ class MpiHostImpl : public MpiHost {
   const WorldInfo& info() const override { return context_->info(); }
   ControlChannel* control() override { return control_.get(); }
   Backend* backend() override { return backend_.get(); }
+  [[noreturn]] void Abort(int exit_code) override {
+    MPI_Abort(context_->data_comm(), exit_code);
+    // MPI_Abort does not return in any MPI this runs on; if it did, this process
+    // must still not go on.
+    std::_Exit(exit_code);
+  }
 
   Status Init(const TransportOptions& options) {
     BRAID_RETURN_IF_ERROR(MpiContext::Create(options.mpi_comm, &context_));

@@ -24,6 +24,8 @@ class MpiHost {
   virtual const WorldInfo& info() const = 0;
   virtual ControlChannel* control() = 0;
   virtual Backend* backend() = 0;
+  // MPI_Abort on the data communicator (the whole job ends), from any thread.
+  [[noreturn]] virtual void Abort(int exit_code) = 0;
 };
 
 }  // namespace mpi

@@ -119,6 +119,10 @@ Status NcclBackend::Run(const std::string& what, Enqueue enqueue) {
   return Status::OK();
 }
 
+void NcclBackend::Abort() {
+  (void)context_->Abort();
+}
+
 Status NcclBackend::Fail(const std::string& what, const Status& error) {
   const Status aborted = context_->Abort();
   std::string message = "nccl " + what + ": " + error.message() + "; the communicator was aborted";

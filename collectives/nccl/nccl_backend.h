@@ -87,6 +87,8 @@ class NcclBackend : public Backend {
   Status Broadcast(const BufferView& buf, int root) override;
   // A one-element allreduce on a persistent device buffer.
   Status Barrier() override;
+  // ncclCommAbort from another thread: the collective in flight returns.
+  void Abort() override;
 
   int device() const;
   int rank() const;
