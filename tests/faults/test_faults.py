@@ -138,7 +138,9 @@ def test_a_tensor_one_rank_never_submits_times_out_by_name(tmp_path):
                 print("UNEXPECTED: completed", flush=True)
             except braid.BraidTimeoutError as e:
                 print("TIMEOUT:", e, flush=True)
-        braid.barrier()  # rank 1 waits here meanwhile: the job goes on afterwards
+        else:
+            time.sleep(5)  # busy elsewhere past the timeout; its engine runs on
+        braid.barrier()  # the job goes on afterwards
         braid.shutdown()
         """
     job = run_job(tmp_path, body, env={"BRAID_STALL_TIMEOUT_SECONDS": "3",
