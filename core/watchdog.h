@@ -49,8 +49,6 @@ class Watchdog {
   // `first` when count > 0; they must stay alive until Done().
   void Start(const char* what, const Response* first = nullptr, size_t count = 0);
   void Done();
-  // Collectives started so far (the same sequence on every rank).
-  uint64_t collectives() const { return collectives_; }
 
  private:
   void Run();
@@ -68,7 +66,7 @@ class Watchdog {
   const char* what_ = "";
   const Response* first_ = nullptr;
   size_t count_ = 0;
-  uint64_t collectives_ = 0;
+  uint64_t collectives_ = 0;  // started so far: the same sequence on every rank
   std::thread thread_;
 };
 
