@@ -1,22 +1,37 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds braid, and runs every test: the C++ unit tests and
-# MPI tests at 1, 2, 3 and 4 ranks (ctest), then the Python suites under braidrun
-# at 2 and 3 ranks (pytest).
-#   scripts/test.sh              release build in build/, then the Python suites
+# MPI tests at 1, 2, 3 and 4 ranks (ctest), the libFuzzer targets (scripts/fuzz.sh),
+# then the Python suites under braidrun at 2 and 3 ranks (pytest).
+#   scripts/test.sh              release build in build/, fuzzers in build-fuzz/, then
+#                                the Python suites
 #   scripts/test.sh --sanitize   AddressSanitizer + UndefinedBehaviorSanitizer build in
 #                                build-asan/ (C++ suites only)
+#   scripts/test.sh --tsan       ThreadSanitizer build in build-tsan/ (C++ suites only;
+#                                see docs/testing.md)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
+mode="${1:-}"
 extra=()
-sanitize=0
-if [ "${1:-}" = "--sanitize" ]; then
-  sanitize=1
-  export BUILD_DIR="$root/build-asan" BUILD_TYPE=RelWithDebInfo
-  extra=(-DBRAID_SANITIZE=ON -DBRAID_BUILD_BENCH=OFF)
-fi
+ctest_args=()
+case "$mode" in
+  "") ;;
+  --sanitize)
+    export BUILD_DIR="$root/build-asan" BUILD_TYPE=RelWithDebInfo
+    extra=(-DBRAID_SANITIZE=ON -DBRAID_BUILD_BENCH=OFF)
+    ;;
+  --tsan)
+    export BUILD_DIR="$root/build-tsan" BUILD_TYPE=RelWithDebInfo
+    extra=(-DBRAID_TSAN=ON -DBRAID_WITH_CUDA=OFF -DBRAID_BUILD_BENCH=OFF)
+    ;;
+  *)
+    echo "usage: scripts/test.sh [--sanitize | --tsan]" >&2
+    exit 2
+    ;;
+esac
 bash "$root/scripts/build.sh" "${extra[@]}"
 # MPI tests oversubscribe the cores, so they run one at a time.
-(cd "${BUILD_DIR:-$root/build}" && ctest --output-on-failure --timeout 600 -j1)
-[ "$sanitize" -eq 1 ] && exit 0
+(cd "${BUILD_DIR:-$root/build}" && ctest --output-on-failure --timeout 600 -j1 "${ctest_args[@]}")
+[ -n "$mode" ] && exit 0
+bash "$root/scripts/fuzz.sh"
 bash "$root/scripts/python_env.sh"
 bash "$root/scripts/test_python.sh"

@@ -6,7 +6,10 @@
 //    declares, holding the value that was set (or the default when unset);
 //  - a rejected environment is an InvalidArgument that names one variable that was
 //    set, quotes its value, and is that variable's own fault (it alone gives the
-//    same error).
+//    same error);
+//  - FindUnknownConfigVars reports only BRAID_* names that were given and are not
+//    declared, each with no suggestion or a declared one.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -169,10 +172,41 @@ bool SameConfig(const braid::Config& a, const braid::Config& b) {
          a.gpu_backend == b.gpu_backend;
 }
 
+bool IsDeclared(const std::string& name) {
+  for (const auto& info : braid::DescribeConfigVars()) {
+    if (info.name == name) return true;
+  }
+  return false;
+}
+
+void CheckUnknownNames(const Env& env) {
+  std::vector<std::string> names;
+  // The closest-name search is an edit distance against every declared name; with
+  // many or long names its instrumented inner loop would slow the whole run down a
+  // hundred times. Real variable names are short, and a few per input suffice.
+  for (const auto& kv : env) {
+    if (kv.first.size() <= 40 && names.size() < 4) names.push_back(kv.first);
+  }
+  for (const braid::UnknownConfigVar& u : braid::FindUnknownConfigVars(names)) {
+    if (std::find(names.begin(), names.end(), u.name) == names.end()) {
+      Fail("unknown name '" + u.name + "' was not given");
+    }
+    if (u.name.rfind("BRAID_", 0) != 0) Fail("'" + u.name + "' is not a BRAID_ name");
+    if (IsDeclared(u.name)) Fail(u.name + " is declared but reported unknown");
+    if (!u.closest.empty() && !IsDeclared(u.closest)) {
+      Fail("suggested '" + u.closest + "' is not declared");
+    }
+    if (braid::DescribeUnknownConfigVar(u).find(u.name) == std::string::npos) {
+      Fail("the description of " + u.name + " does not name it");
+    }
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Env env = ParseEnv(data, size);
+  CheckUnknownNames(env);
   braid::Config first, second;
   braid::Status st = Load(env, &first);
   braid::Status again = Load(env, &second);

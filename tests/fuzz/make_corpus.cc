@@ -66,6 +66,10 @@ void WriteWire(const std::string& dir) {
   Write(dir + "/responses_empty", braid::EncodeResponses({}));
   Write(dir + "/responses_mixed", braid::EncodeResponses(responses));
   Write(dir + "/responses_error", braid::EncodeResponses({mismatch}));
+  // Regression: a status code that no StatusCode names must not decode.
+  braid::Response unknown_code = mismatch;
+  unknown_code.error_code = static_cast<braid::StatusCode>(0x00fffa03);
+  Write(dir + "/regression_unknown_status_code", braid::EncodeResponses({unknown_code}));
 }
 
 // One file per variable with its default, one with every default, and the two
@@ -88,6 +92,10 @@ void WriteConfig(const std::string& dir) {
         "BRAID_FUSION_THRESHOLD_BYTES=1048576\nBRAID_CYCLE_TIME_MS=2.5\n"
         "BRAID_LOG_LEVEL=debug\nBRAID_TIMELINE=/tmp/timeline.%r.json\n"
         "BRAID_GPU_BACKEND=mpi\nBRAID_STALL_TIMEOUT_SECONDS=30\n");
+  // Misspelt and unknown names, as FindUnknownConfigVars sees them.
+  Write(dir + "/unknown_names",
+        "BRAID_FUSION_THRESHOLD=1048576\nBRAID_CYCLE_TIME=5\nBRAID_NOT_A_VARIABLE=1\n"
+        "OMPI_COMM_WORLD_RANK=0\n");
 }
 
 }  // namespace
