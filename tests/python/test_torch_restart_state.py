@@ -47,9 +47,16 @@ def local_steps(model, opt, rank, steps):
 
 
 def gathered_mean(hvd, tensors, name):
-    """The mean over the ranks of each tensor (None counts as zeros of `like`)."""
+    """The mean over the ranks of each tensor."""
     every = hvd.allgather_object([t.detach().clone() for t in tensors], name=name)
     return [sum(r[k] for r in every) / len(every) for k in range(len(tensors))]
+
+
+def assert_equal_on_every_rank(hvd, tensors, name):
+    every = hvd.allgather_object([t.detach().clone() for t in tensors], name=name)
+    for other in every:
+        for a, b in zip(other, every[0]):
+            assert torch.equal(a, b)
 
 
 def state_or_zeros(opt, model, key):
@@ -99,9 +106,7 @@ def test_pr_sgd_momentum_with_a_parameter_that_has_no_momentum_yet(hvd, world):
         torch.testing.assert_close(opt.state[p]["momentum_buffer"], momentum[k], rtol=1e-12,
                                    atol=1e-12)
     local_steps(model, opt, rank, range(PERIOD + 1, 2 * PERIOD + 1))  # the next restart
-    after = gathered_mean(hvd, list(model.parameters()), "state.prsgd.after")
-    for p, mean in zip(model.parameters(), after):
-        assert torch.equal(p.detach(), mean)
+    assert_equal_on_every_rank(hvd, list(model.parameters()), "state.prsgd.after")
 
 
 def test_local_sgd_averages_adam_state_that_some_rank_lacks(hvd, world):
@@ -123,9 +128,7 @@ def test_local_sgd_averages_adam_state_that_some_rank_lacks(hvd, world):
     assert float(opt.state[second]["step"]) == (0 if rank == 0 else PERIOD)
     local_steps(model, opt, rank, range(PERIOD + 1, 2 * PERIOD + 1))
     assert float(opt.state[second]["step"]) == (PERIOD if rank == 0 else 2 * PERIOD)
-    after = gathered_mean(hvd, list(model.parameters()), "state.adam.after")
-    for p, mean in zip(model.parameters(), after):
-        assert torch.equal(p.detach(), mean)
+    assert_equal_on_every_rank(hvd, list(model.parameters()), "state.adam.after")
 
 
 def test_slowmo_average_base_state_with_a_parameter_that_has_none_yet(hvd, world):
@@ -134,6 +137,5 @@ def test_slowmo_average_base_state_with_a_parameter_that_has_none_yet(hvd, world
     opt = hvd.SlowMo(torch.optim.SGD(model.parameters(), lr=LR, momentum=BETA), PERIOD,
                      base_state="average", name="state.slowmo")
     local_steps(model, opt, rank, range(1, 2 * PERIOD + 1))
-    buffers = [opt.state[p]["momentum_buffer"] for p in model.parameters()]
-    for b, mean in zip(buffers, gathered_mean(hvd, buffers, "state.slowmo.u")):
-        assert torch.equal(b, mean)
+    assert_equal_on_every_rank(hvd, [opt.state[p]["momentum_buffer"]
+                                     for p in model.parameters()], "state.slowmo.u")
