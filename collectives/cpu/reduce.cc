@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 #include "collectives/cpu/half_convert.h"
 #include "collectives/cpu/reduce_half_x86.h"
@@ -326,8 +327,13 @@ void ReduceHalvesRounded(void* half, const void* const* others, int num_others, 
                          DataType dtype, ReduceOp op, float scale) {
   ReduceFn combine = PickReduce(DataType::kFloat32, op);
   if (count <= 0 || combine == nullptr) return;
-  ReduceRounded(static_cast<uint16_t*>(half), others, num_others, count, combine, scale,
-                CodecOf(dtype));
+  // The x86 kernel takes whole groups of 8 in registers; the blocks finish.
+  const int64_t done = ReduceRoundedX86(half, others, num_others, count, dtype, op, scale);
+  if (done == count) return;
+  std::vector<const void*> rest(others, others + num_others);
+  for (const void*& p : rest) p = static_cast<const uint16_t*>(p) + done;
+  ReduceRounded(static_cast<uint16_t*>(half) + done, rest.data(), num_others, count - done, combine,
+                scale, CodecOf(dtype));
 }
 
 }  // namespace cpu

@@ -83,6 +83,40 @@ int64_t FusedFor(ReduceOp op, uint16_t* dst, const uint16_t* src, int64_t count)
   return 0;
 }
 
+template <class Format, class Op>
+BRAID_TARGET int64_t Rounded(uint16_t* dst, const void* const* others, int num_others,
+                             int64_t count, float scale) {
+  const __m256 factor = _mm256_set1_ps(scale);
+  int64_t i = 0;
+  for (; i + 8 <= count; i += 8) {
+    __m256 acc = Format::Load(dst + i);
+    for (int m = 0; m < num_others; ++m) {
+      acc = Op::Apply(acc, Format::Load(static_cast<const uint16_t*>(others[m]) + i));
+    }
+    if (scale != 1.0f) acc = _mm256_mul_ps(acc, factor);
+    Format::Store(dst + i, acc);
+  }
+  return i;
+}
+
+template <class Format>
+int64_t RoundedFor(ReduceOp op, uint16_t* dst, const void* const* others, int num_others,
+                   int64_t count, float scale) {
+  switch (op) {
+    case ReduceOp::kSum:
+      return Rounded<Format, VSum>(dst, others, num_others, count, scale);
+    case ReduceOp::kProduct:
+      return Rounded<Format, VProduct>(dst, others, num_others, count, scale);
+    case ReduceOp::kMin:
+      return Rounded<Format, VMin>(dst, others, num_others, count, scale);
+    case ReduceOp::kMax:
+      return Rounded<Format, VMax>(dst, others, num_others, count, scale);
+    case ReduceOp::kAverage:
+      break;
+  }
+  return 0;
+}
+
 bool DetectHalfX86() {
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
@@ -104,12 +138,27 @@ int64_t ReduceHalfX86(void* dst, const void* src, int64_t count, DataType dtype,
   return 0;
 }
 
+int64_t ReduceRoundedX86(void* dst, const void* const* others, int num_others, int64_t count,
+                         DataType dtype, ReduceOp op, float scale) {
+  if (!HaveHalfX86()) return 0;
+  auto* d = static_cast<uint16_t*>(dst);
+  if (dtype == DataType::kFloat16)
+    return RoundedFor<Float16>(op, d, others, num_others, count, scale);
+  if (dtype == DataType::kBFloat16) {
+    return RoundedFor<BFloat16>(op, d, others, num_others, count, scale);
+  }
+  return 0;
+}
+
 #else  // not x86: the portable block kernels do all the work
 
 bool HaveHalfX86() {
   return false;
 }
 int64_t ReduceHalfX86(void*, const void*, int64_t, DataType, ReduceOp) {
+  return 0;
+}
+int64_t ReduceRoundedX86(void*, const void* const*, int, int64_t, DataType, ReduceOp, float) {
   return 0;
 }
 

@@ -17,5 +17,10 @@ bool HaveHalfX86();
 // the caller finishes the rest. `dtype` is kFloat16 or kBFloat16.
 int64_t ReduceHalfX86(void* dst, const void* src, int64_t count, DataType dtype, ReduceOp op);
 
+// The same for cpu::ReduceHalvesRounded: dst = round(scale * (dst op others[0] op
+// ...)), every group of 8 combined in float32 registers and rounded once.
+int64_t ReduceRoundedX86(void* dst, const void* const* others, int num_others, int64_t count,
+                         DataType dtype, ReduceOp op, float scale);
+
 }  // namespace cpu
 }  // namespace braid
