@@ -66,13 +66,18 @@ Status MpiBackend::CheckOp(DataType dtype, ReduceOp op, MPI_Op* mpi_op) const {
   return types_->Op(dtype, op, mpi_op);
 }
 
-// Whether MPI_Allreduce runs on a float32 copy: 16-bit sums and products at three
-// ranks or more (at two, MPI applies the 16-bit op once: one rounding already),
-// and 16-bit averages, which are scaled before they are rounded.
-bool MpiBackend::Widens(DataType dtype, ReduceOp op) const {
+// Whether a reduction is rounded once (collectives/mpi/mpi_ring.h): 16-bit sums
+// and products at three ranks or more (at two, one reduction is one rounding
+// already), and 16-bit averages, which are scaled before they are rounded.
+bool MpiBackend::RoundsOnce(DataType dtype, ReduceOp op) const {
   if (!IsSixteenBitFloat(dtype)) return false;
   return op == ReduceOp::kAverage ||
          (size_ > 2 && (op == ReduceOp::kSum || op == ReduceOp::kProduct));
+}
+
+int64_t MpiBackend::RingThreshold(DataType dtype, ReduceOp op) const {
+  if (!RoundsOnce(dtype, op)) return options_.ring_threshold_bytes;
+  return std::min(options_.ring_threshold_bytes, options_.round_once_ring_threshold_bytes);
 }
 
 Status MpiBackend::Allreduce(const BufferView& buf, ReduceOp op) {
@@ -80,16 +85,16 @@ Status MpiBackend::Allreduce(const BufferView& buf, ReduceOp op) {
   MPI_Op mpi_op;
   BRAID_RETURN_IF_ERROR(CheckOp(buf.dtype, op, &mpi_op));
   if (size_ == 1 || buf.count == 0) return Status::OK();
-  if (buf.bytes() >= options_.ring_threshold_bytes) {
+  if (buf.bytes() >= RingThreshold(buf.dtype, op)) {
     return ring_.Allreduce(buf.data, buf.count, buf.dtype, op);
   }
-  if (Widens(buf.dtype, op)) return AllreduceWidened(buf, op);
+  if (RoundsOnce(buf.dtype, op)) return AllreduceWidened(buf, op);
   return AllreduceWithMpi(buf, mpi_op);
 }
 
 // MPI's algorithms apply the user op once per hop, rounding each partial sum to
-// 16 bits; in float32 the sum is rounded once, as on the ring. Below the ring
-// threshold the doubled message costs little next to the latency.
+// 16 bits; in float32 the sum is rounded once, as on the ring. Only for messages
+// of a few KiB, where the doubled bytes cost less than the ring's latency.
 Status MpiBackend::AllreduceWidened(const BufferView& buf, ReduceOp op) {
   if (static_cast<int64_t>(wide_.size()) < buf.count) wide_.resize(static_cast<size_t>(buf.count));
   cpu::WidenHalf(wide_.data(), buf.data, buf.count, buf.dtype);
@@ -115,7 +120,7 @@ Status MpiBackend::AllreduceMany(const std::vector<BufferView>& buffers, ReduceO
   }
   MPI_Op mpi_op;  // validates `op` before the ring, which has no MPI op to reject it
   if (!buffers.empty()) BRAID_RETURN_IF_ERROR(CheckOp(buffers[0].dtype, op, &mpi_op));
-  if (buffers.empty() || size_ == 1 || total < options_.ring_threshold_bytes) {
+  if (buffers.empty() || size_ == 1 || total < RingThreshold(buffers[0].dtype, op)) {
     return Backend::AllreduceMany(buffers, op, staging);
   }
   pieces_.clear();

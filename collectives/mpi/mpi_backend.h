@@ -5,12 +5,12 @@
 // `ring_threshold_bytes` (latency-bound sizes, where MPI's algorithms win), braid's
 // own ring (mpi_ring.h) from there on (bandwidth-bound sizes, where MPI's
 // per-call temporaries cost page faults). Both reduce float16 / bfloat16 through
-// float32 (mpi_datatypes.h); at three ranks or more, sums and products of them
-// also keep their partial results in float32 and round once (the ring carries
-// float32 partials between hops; below the threshold MPI_Allreduce runs on a
-// float32 copy), so that they neither lose bits nor overflow on the way. For them
-// alone Allreduce also takes kAverage: the float32 sum times float32(1/n), then
-// the one rounding (core/reduce_plan.h).
+// float32 (mpi_datatypes.h). Their sums and products at three ranks or more, and
+// their averages (Allreduce takes kAverage for them alone: the float32 sum times
+// float32(1/n), core/reduce_plan.h), are rounded once, so that they neither lose
+// bits nor overflow on the way: from `round_once_ring_threshold_bytes` (4 KiB) the
+// ring adds every rank's contributions at their owner in float32 (mpi_ring.h);
+// below it MPI_Allreduce runs on a float32 copy.
 //
 // Element counts beyond INT_MAX: every MPI call takes at most
 // `max_piece_elements` elements (INT_MAX by default), so large buffers go in
@@ -39,6 +39,12 @@ namespace mpi {
 // and beyond ~16 MiB, where MPI's per-call temporaries start to fault pages in,
 // it is 2-3x faster.
 constexpr int64_t kDefaultRingThresholdBytes = 4 << 20;
+// The same crossover for float16 / bfloat16 reductions that round once (sums and
+// products at 3+ ranks, averages): MPI_Allreduce on their float32 copy against the
+// ring's direct reduce-scatter, at 3 ranks (2 for averages) on the same host: 5-8
+// us against 8-13 us up to 1 KiB, 44 us against 18 us at 8 KiB, 1.9 ms against
+// 0.64 ms at 1 MiB (medians).
+constexpr int64_t kDefaultRoundOnceRingThresholdBytes = 4 << 10;
 // 512 KiB segments: a scratch slot plus the segment it is reduced into fit the
 // 1 MiB L2, and fewer, larger messages cost less per byte than 64-256 KiB ones.
 constexpr int64_t kDefaultRingSegmentBytes = 512 << 10;
@@ -46,6 +52,7 @@ constexpr int kDefaultRingDepth = 2;
 
 struct MpiBackendOptions {
   int64_t ring_threshold_bytes = kDefaultRingThresholdBytes;
+  int64_t round_once_ring_threshold_bytes = kDefaultRoundOnceRingThresholdBytes;
   // Cap on the ring's pre-faulted scratch (TransportOptions::host_scratch_bytes).
   // The ring takes ring_depth * ring_segment_bytes of it, shrinking the segments
   // when the cap is smaller.
@@ -83,7 +90,8 @@ class MpiBackend : public Backend {
                          const std::vector<int64_t>& counts) const;
   Status AllreduceWithMpi(const BufferView& buf, MPI_Op mpi_op);
   Status CheckOp(DataType dtype, ReduceOp op, MPI_Op* mpi_op) const;
-  bool Widens(DataType dtype, ReduceOp op) const;
+  bool RoundsOnce(DataType dtype, ReduceOp op) const;
+  int64_t RingThreshold(DataType dtype, ReduceOp op) const;
   Status AllreduceWidened(const BufferView& buf, ReduceOp op);
   Status BroadcastPieces(char* data, int64_t count, DataType dtype, int root);
   Status AllgathervWithBcast(const BufferView& recv, const std::vector<int64_t>& counts);
