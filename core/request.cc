@@ -46,20 +46,18 @@ int64_t Response::NumBytes() const {
 }
 
 Status ValidateShape(const std::string& name, const std::vector<int64_t>& shape, DataType dtype) {
-  const std::string what = "tensor '" + name + "' of shape " + ShapeString(shape);
+  auto refuse = [&](const std::string& why) {
+    return InvalidArgument("tensor '" + name + "' of shape " + ShapeString(shape) + ": " + why);
+  };
   for (size_t i = 0; i < shape.size(); ++i) {
-    if (shape[i] < 0) {
-      return InvalidArgument(what + ": dimension " + std::to_string(i) + " is negative");
-    }
+    if (shape[i] < 0) return refuse("dimension " + std::to_string(i) + " is negative");
   }
   const int64_t elements = CheckedProduct(shape);
-  if (elements < 0) {
-    return InvalidArgument(what + ": the element count overflows int64");
-  }
+  if (elements < 0) return refuse("the element count overflows int64");
   int64_t bytes = 0;
   if (__builtin_mul_overflow(elements, static_cast<int64_t>(DataTypeSize(dtype)), &bytes)) {
-    return InvalidArgument(what + ": " + std::to_string(elements) + " " + DataTypeName(dtype) +
-                           " elements overflow an int64 byte count");
+    return refuse(std::to_string(elements) + " " + DataTypeName(dtype) +
+                  " elements overflow an int64 byte count");
   }
   return Status::OK();
 }
