@@ -12,7 +12,6 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 mode="${1:-}"
 extra=()
-ctest_args=()
 case "$mode" in
   "") ;;
   --sanitize)
@@ -30,12 +29,6 @@ case "$mode" in
     # now and then (in about one run of five), so the test that reserves one is left
     # out too.
     export GTEST_FILTER='-AllDtypesAllOps/*:*LargeTensorsEveryDtype:Dtypes/HorovodScalingTest.*:PrefaultedBuffer.AHugeCapacityCostsNothingUntilUsed'
-    # Left out until the data races TSan reports in them are fixed:
-    # test_engine_races (its LateSubmitter sets engine_ after the coordinator thread
-    # has started; it also does not finish under TSan) and test_device_failures (the
-    # coordinator frees a request's ready event, core/executor.cc, while the fake
-    # device stream still waits on it, tests/mpi/fake_device_plane.h).
-    ctest_args=(-E 'mpi[.]test_(engine_races|device_failures)[.]')
     ;;
   *)
     echo "usage: scripts/test.sh [--sanitize | --tsan]" >&2
@@ -44,7 +37,7 @@ case "$mode" in
 esac
 bash "$root/scripts/build.sh" "${extra[@]}"
 # MPI tests oversubscribe the cores, so they run one at a time.
-(cd "${BUILD_DIR:-$root/build}" && ctest --output-on-failure --timeout 600 -j1 "${ctest_args[@]}")
+(cd "${BUILD_DIR:-$root/build}" && ctest --output-on-failure --timeout 600 -j1)
 [ -n "$mode" ] && exit 0
 bash "$root/scripts/fuzz.sh"
 bash "$root/scripts/python_env.sh"

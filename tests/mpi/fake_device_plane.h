@@ -27,7 +27,9 @@
 namespace fake {
 
 // A point on a stream: reached once the stream has run everything queued before it.
-class Mark {
+// Shared: a stream told to wait for it keeps it alive (a CUDA event may likewise be
+// destroyed once a stream has been told to wait on it).
+class Mark : public std::enable_shared_from_this<Mark> {
  public:
   void Reach() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -160,12 +162,12 @@ class Ops : public braid::DeviceOps {
   braid::Status WaitFor(const void* ready, void* producer) override {
     if (ready == nullptr && producer == stream()) return braid::Status::OK();
     if (producer == UnrecordableStream()) return CannotRecord();
-    // A ready event is a Mark kept alive by the request that carries it, which
-    // lives until the group has run; the task below has run by then (the backend
-    // drains this stream first).
-    Mark* mark = ready != nullptr ? static_cast<Mark*>(const_cast<void*>(ready)) : nullptr;
-    std::shared_ptr<Mark> reached = mark ? nullptr : StreamOf(producer).Record();
-    stream_.Queue([mark, reached] { (mark ? mark : reached.get())->Wait(); });
+    // A ready event is the Mark the request carries; the wait holds it, since the
+    // request may go (a collective that fails before it starts) before the wait runs.
+    std::shared_ptr<Mark> mark =
+        ready != nullptr ? static_cast<Mark*>(const_cast<void*>(ready))->shared_from_this()
+                         : StreamOf(producer).Record();
+    stream_.Queue([mark] { mark->Wait(); });
     return braid::Status::OK();
   }
   braid::Status Synchronize() override {

@@ -72,12 +72,15 @@ class LateSubmitter {
   RoundHook Hook(std::function<bool(const std::vector<Response>&)> when) {
     return [this, when](const std::vector<Response>& agreed) {
       if (submitted_ || !when(agreed)) return;
-      Status st = engine_->Enqueue(AllreduceOf(name_, data_), &handle_);
+      // The engine's coordinator runs before Create returns: wait for Attach.
+      Engine* engine = nullptr;
+      while ((engine = engine_.load()) == nullptr) std::this_thread::yield();
+      Status st = engine->Enqueue(AllreduceOf(name_, data_), &handle_);
       EXPECT_TRUE(st.ok()) << st.ToString();
       submitted_ = true;
     };
   }
-  void Attach(Engine* engine) { engine_ = engine; }
+  void Attach(Engine* engine) { engine_.store(engine); }
   // The late request's handle, once the seam has submitted it.
   std::shared_ptr<Handle> WaitForHandle() {
     while (!submitted_) std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -87,7 +90,7 @@ class LateSubmitter {
  private:
   std::string name_;
   std::vector<float>* data_;
-  Engine* engine_ = nullptr;
+  std::atomic<Engine*> engine_{nullptr};
   std::atomic<bool> submitted_{false};
   std::shared_ptr<Handle> handle_;
 };
