@@ -2,16 +2,10 @@
 
 #include <sstream>
 
+#include "common/text.h"
+
 namespace braid {
 namespace {
-
-std::string ShapeText(const std::vector<int64_t>& shape) {
-  std::ostringstream s;
-  s << "[";
-  for (size_t i = 0; i < shape.size(); ++i) s << (i ? ", " : "") << shape[i];
-  s << "]";
-  return s.str();
-}
 
 // The submissions being compared: metas[i] came from rank ranks[i].
 struct Submissions {
@@ -48,11 +42,11 @@ int RootOf(const RequestMeta& m) {
   return m.root;
 }
 std::string ShapeOf(const RequestMeta& m) {
-  return ShapeText(m.shape);
+  return BracketList(m.shape);
 }
 std::string TrailingShapeOf(const RequestMeta& m) {
   if (m.shape.empty()) return "[]";
-  return "[*" + ShapeText(m.shape).substr(1 + std::to_string(m.shape[0]).size());
+  return "[*" + BracketList(m.shape).substr(1 + std::to_string(m.shape[0]).size());
 }
 std::string ScalesOf(const RequestMeta& m) {
   std::ostringstream s;

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <sstream>
 
+#include "common/text.h"
+
 namespace braid {
 namespace {
 
@@ -19,14 +21,6 @@ int64_t CheckedProduct(const std::vector<int64_t>& shape) {
   }
   if (empty) return 0;
   return overflow ? -1 : n;
-}
-
-std::string ShapeString(const std::vector<int64_t>& shape) {
-  std::ostringstream s;
-  s << "[";
-  for (size_t i = 0; i < shape.size(); ++i) s << (i ? ", " : "") << shape[i];
-  s << "]";
-  return s.str();
 }
 
 }  // namespace
@@ -47,7 +41,7 @@ int64_t Response::NumBytes() const {
 
 Status ValidateShape(const std::string& name, const std::vector<int64_t>& shape, DataType dtype) {
   auto refuse = [&](const std::string& why) {
-    return InvalidArgument("tensor '" + name + "' of shape " + ShapeString(shape) + ": " + why);
+    return InvalidArgument("tensor '" + name + "' of shape " + BracketList(shape) + ": " + why);
   };
   for (size_t i = 0; i < shape.size(); ++i) {
     if (shape[i] < 0) return refuse("dimension " + std::to_string(i) + " is negative");

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "common/logging.h"
+#include "common/text.h"
 
 namespace braid {
 namespace {
@@ -15,14 +16,6 @@ Clock::duration Seconds(double s) {
 
 double SecondsSince(Clock::time_point then, Clock::time_point now) {
   return std::chrono::duration<double>(now - then).count();
-}
-
-std::string RankList(const std::vector<int>& ranks) {
-  std::ostringstream s;
-  s << "[";
-  for (size_t i = 0; i < ranks.size(); ++i) s << (i ? ", " : "") << ranks[i];
-  s << "]";
-  return s.str();
 }
 
 // The ranks that submitted the entry's name, and those still missing (joined
@@ -88,8 +81,8 @@ void StallInspector::Inspect(MessageTable* table, Clock::time_point now,
     std::vector<int> submitted, missing;
     SplitRanks(*table, table->entries().at(name), &submitted, &missing);
     std::ostringstream s;
-    s << "Stall timeout: '" << name << "' was submitted by ranks " << RankList(submitted)
-      << " but not by ranks " << RankList(missing) << " within "
+    s << "Stall timeout: '" << name << "' was submitted by ranks " << BracketList(submitted)
+      << " but not by ranks " << BracketList(missing) << " within "
       << std::chrono::duration<double>(timeout_).count() << " s (BRAID_STALL_TIMEOUT_SECONDS)";
     errors->push_back(table->TakeError(name, StatusCode::kTimeout, s.str()));
   }
