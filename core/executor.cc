@@ -209,7 +209,7 @@ Status Executor::Run(const Response& agreed, Backend* backend, DeviceOps* ops, c
                      std::vector<Request>* requests) {
   const bool on_gpu = agreed.meta.device != kCpuDevice;
   if (on_gpu && (backend == nullptr || ops == nullptr)) {
-    return Agree(agreed, local.ok() ? Internal("no GPU data plane on this rank") : local);
+    return Agree(local.ok() ? Internal("no GPU data plane on this rank") : local);
   }
   Request* first = requests->empty() ? nullptr : &(*requests)[0];
   switch (agreed.meta.collective) {
@@ -217,12 +217,12 @@ Status Executor::Run(const Response& agreed, Backend* backend, DeviceOps* ops, c
       if (on_gpu) return AllreduceOnDevice(agreed, backend, ops, local, requests);
       return local.ok() ? Allreduce(agreed, backend, requests) : local;
     case Collective::kAllgather:
-      if (first == nullptr) return Agree(agreed, local.ok() ? Internal("no request") : local);
+      if (first == nullptr) return Agree(local.ok() ? Internal("no request") : local);
       if (on_gpu) return AllgatherOnDevice(agreed, backend, ops, local, first);
       return Allgather(agreed, backend, local, first);
     case Collective::kBroadcast:
       if (on_gpu) {
-        if (first == nullptr) return Agree(agreed, local.ok() ? Internal("no request") : local);
+        if (first == nullptr) return Agree(local.ok() ? Internal("no request") : local);
         return BroadcastOnDevice(agreed, backend, ops, local, first);
       }
       return local.ok() && first != nullptr ? Broadcast(backend, first) : local;
@@ -236,8 +236,7 @@ Status Executor::Run(const Response& agreed, Backend* backend, DeviceOps* ops, c
 
 // Every rank reaches this at the same group (the decision depends only on the
 // agreed response: a GPU group or an allgather), each with its own outcome so far.
-Status Executor::Agree(const Response& agreed, const Status& local) {
-  (void)agreed;
+Status Executor::Agree(const Status& local) {
   return AgreeOnStatus(transport_->control(), local);
 }
 
@@ -294,7 +293,7 @@ Status Executor::Allgather(const Response& agreed, Backend* backend, const Statu
     });
   }
   if (prepared.ok()) prepared = backend->Prepare(bytes);
-  BRAID_RETURN_IF_ERROR(Agree(agreed, prepared));
+  BRAID_RETURN_IF_ERROR(Agree(prepared));
   BufferView recv = ViewOf(*r, out.data());
   recv.count = layout.elements;
   BufferView send = ViewOf(*r, const_cast<void*>(r->input));

@@ -70,7 +70,7 @@ class Executor {
   void RunGroup(const Response& agreed, Group* group);
   Status Run(const Response& agreed, Backend* backend, DeviceOps* ops, const Status& local,
              std::vector<Request>* requests);
-  Status Agree(const Response& agreed, const Status& local);
+  Status Agree(const Status& local);
   Status Allreduce(const Response& agreed, Backend* backend, std::vector<Request>* requests);
   Status Allgather(const Response& agreed, Backend* backend, const Status& local, Request* request);
   Status Broadcast(Backend* backend, Request* request);

@@ -116,7 +116,7 @@ Status Executor::AllreduceOnDevice(const Response& agreed, Backend* backend, Dev
   if (prepared.ok())
     prepared = Guarded("the fusion buffer", [&] { return Staging(ops, outputs, &staging); });
   if (prepared.ok()) prepared = backend->Prepare(TotalBytes(outputs));
-  BRAID_RETURN_IF_ERROR(Agree(agreed, prepared));
+  BRAID_RETURN_IF_ERROR(Agree(prepared));
   Clock::time_point t1 = Clock::now();
   Status st = backend->AllreduceScaled(outputs, plan.backend_op, staging, scaling);
   if (timeline_) {
@@ -136,7 +136,7 @@ Status Executor::AllgatherOnDevice(const Response& agreed, Backend* backend, Dev
     prepared = Guarded("the allgather output", [&] { return ops->Allocate(bytes, false, &out); });
   if (prepared.ok()) prepared = WaitForProducer(ops, *r);
   if (prepared.ok()) prepared = backend->Prepare(bytes);
-  BRAID_RETURN_IF_ERROR(Agree(agreed, prepared));
+  BRAID_RETURN_IF_ERROR(Agree(prepared));
   BufferView recv = DeviceView(*r, out.get(), *ops);
   recv.count = layout.elements;
   BufferView send = DeviceView(*r, const_cast<void*>(r->input), *ops);
@@ -157,7 +157,7 @@ Status Executor::BroadcastOnDevice(const Response& agreed, Backend* backend, Dev
   }
   const BufferView buf = DeviceView(*r, r->output, *ops);
   if (prepared.ok()) prepared = backend->Prepare(buf.bytes());
-  BRAID_RETURN_IF_ERROR(Agree(agreed, prepared));
+  BRAID_RETURN_IF_ERROR(Agree(prepared));
   Clock::time_point t0 = Clock::now();
   Status st = backend->Broadcast(buf, r->meta.root);
   if (timeline_) timeline_->Record(r->meta.name, "BROADCAST", t0, Clock::now());
