@@ -166,7 +166,8 @@ Status LoadConfigFromEnv(Config* config) {
 namespace {
 
 // BRAID_* variables that braid's own scripts and tests read, not the engine.
-const char* const kToolVariables[] = {"BRAID_VENV", "BRAID_TEST_HUGE"};
+const char* const kToolVariables[] = {"BRAID_VENV", "BRAID_TEST_HUGE",
+                                      "BRAID_TEST_RUN_LIMIT_SECONDS"};
 
 // Edit distance (insertions, deletions, substitutions) between two names.
 size_t EditDistance(const std::string& a, const std::string& b) {

@@ -10,23 +10,30 @@ venv="${BRAID_VENV:-$root/.venv}"
 export PATH="$venv/bin:$PATH" OMP_NUM_THREADS=1
 # A rank that diverges becomes an error on every rank instead of a hang.
 export BRAID_STALL_TIMEOUT_SECONDS="${BRAID_STALL_TIMEOUT_SECONDS:-120}"
+# No run may take the whole CI budget: each job below is ended after this long
+# (a suite at -np 3 takes about two minutes on two cores).
+run_limit="${BRAID_TEST_RUN_LIMIT_SECONDS:-1200}"
 results="$(mktemp -d)"
 trap 'rm -rf "$results"' EXIT
 cd "$root"
 status=0
-python -m pytest -q -p no:cacheprovider tests/python/test_braidrun.py \
+timeout -k 30 "$run_limit" python -m pytest -q -p no:cacheprovider tests/python/test_braidrun.py \
   --junitxml="$results/launcher.rank0.xml" || status=1
 # Whole-job faults (a rank killed, raising, frozen, silent; bad settings): each
 # test starts and checks its own job.
 echo "== pytest tests/faults"
-python -m pytest -q -p no:cacheprovider tests/faults \
+timeout -k 30 "$run_limit" python -m pytest -q -p no:cacheprovider tests/faults \
   --junitxml="$results/faults.rank0.xml" || status=1
 run_under() {  # NP TAG PYTEST-ARGS...: each rank writes its own report; rank 0's counts
   local np="$1" tag="$2"
   shift 2
   echo "== pytest under braidrun -np $np: $*"
-  braidrun -np "$np" sh -c 'exec python -m pytest -q -p no:cacheprovider "$@" \
-      --junitxml="$0.rank${OMPI_COMM_WORLD_RANK}.xml"' "$results/$tag" "$@" || status=1
+  timeout -k 30 "$run_limit" braidrun -np "$np" sh -c 'exec python -m pytest -q -p no:cacheprovider "$@" \
+      --junitxml="$0.rank${OMPI_COMM_WORLD_RANK}.xml"' "$results/$tag" "$@" || {
+    local rc=$?
+    [ "$rc" -eq 124 ] && echo "== the run under braidrun -np $np was ended after $run_limit s"
+    status=1
+  }
 }
 for np in 2 3; do
   run_under "$np" "np$np" tests/python --ignore=tests/python/test_braidrun.py

@@ -11,10 +11,16 @@
   numpy-level tests (test_basic.py, test_braidrun.py) run without it.
 - Tests named test_join* run after all others: join changes how every rank takes
   part in collectives, so a broken join must not take other tests down with it.
+- After every test the ranks check that they ran the same one (an allgather of the
+  test's id). A test whose collectives differ between ranks (a timing-dependent
+  one, say) leaves the ranks a test apart; every later test would then wait out
+  the stall timeout and fail. Instead the run stops at the first such test, on
+  every rank, naming the test each rank was at.
 """
 
 import os
 import sys
+import zlib
 
 import pytest
 
@@ -46,7 +52,8 @@ def pytest_configure(config):
 
 
 _failed_here = []  # (nodeid, phase, first line of the message) of this rank's failures
-_session = {"hvd": None}  # braid.torch once the fixture has initialised it
+_session = {"hvd": None, "out_of_step": False}  # braid.torch once the fixture made it
+_STEP_NAME = "conftest.step"
 
 
 def pytest_runtest_logreport(report):
@@ -66,6 +73,38 @@ def pytest_runtest_logreport(report):
 def pytest_collection_modifyitems(session, config, items):
     # Stable: every rank keeps the same order.
     items.sort(key=lambda item: item.name.startswith("test_join"))
+
+
+def _out_of_step(nodeid, why):
+    _session["out_of_step"] = True
+    message = ("rank %d: the ranks are out of step after %s (%s); stopping the run: every "
+               "later test would only wait out the stall timeout"
+               % (_launcher_rank(), nodeid, why))
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+    pytest.exit(message, returncode=3)
+
+
+def _check_lockstep(nodeid):
+    """Every rank finished the test `nodeid`, or the run stops (see the module doc)."""
+    braid = sys.modules.get("braid")
+    if braid is None or not braid.is_initialized() or braid.size() < 2:
+        return
+    import numpy as np
+
+    mine = zlib.crc32(nodeid.encode())
+    try:
+        every = braid.allgather(np.array([mine], np.int64), name=_STEP_NAME)
+    except braid.BraidError as e:
+        _out_of_step(nodeid, "the check itself failed: %s" % str(e).splitlines()[0][:300])
+    if (every != mine).any():
+        _out_of_step(nodeid, "another rank finished another test")
+
+
+@pytest.fixture(autouse=True)
+def _lockstep(request):
+    yield
+    _check_lockstep(request.node.nodeid)
 
 
 @pytest.fixture(scope="session")
@@ -91,7 +130,7 @@ def pytest_sessionfinish(session, exitstatus):
     """Rank 0 lists the failures of the other ranks, and fails if any rank failed.
     Collective (every rank ran the same tests); only when braid.torch was used."""
     hvd = _session["hvd"]
-    if hvd is None or not hvd.is_initialized() or hvd.size() < 2:
+    if hvd is None or not hvd.is_initialized() or hvd.size() < 2 or _session["out_of_step"]:
         return
     try:
         every = hvd.allgather_object(_failed_here, name="conftest.failures")

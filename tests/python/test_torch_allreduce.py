@@ -6,7 +6,6 @@ the same tests in the same order; expected values are computed here from rank an
 size."""
 
 import os
-import time
 from fractions import Fraction
 from math import factorial
 
@@ -265,13 +264,14 @@ def test_name_reused_with_another_shape_and_dtype(hvd, world):
 def test_duplicate_name_in_flight(hvd, world):
     """A second operation under a name still in flight is refused (Horovod raises
     ValueError; braid has BraidDuplicateNameError) and the first is unaffected.
-    Rank 0 submits twice while the other ranks sleep, so its first allreduce cannot
-    have finished; the other ranks submit once."""
+    Rank 0 submits twice before the other ranks submit at all: they wait in
+    'ar.dup.go', which rank 0 joins only after its second submission, so its first
+    allreduce cannot have finished (however the ranks are scheduled); the other
+    ranks submit once."""
     rank, size = world
     if size < 2:
         pytest.skip("needs a second rank to hold the first operation open")
     x = torch.full((4,), float(rank))
-    hvd.barrier()
     error = second = None
     if rank == 0:
         first = hvd.allreduce_async(x, name="ar.dup", op=hvd.Sum)
@@ -279,8 +279,9 @@ def test_duplicate_name_in_flight(hvd, world):
             second = hvd.allreduce_async(x.clone(), name="ar.dup", op=hvd.Sum)
         except Exception as e:  # noqa: BLE001 - checked below
             error = e
+        hvd.allreduce(torch.ones(1), name="ar.dup.go", op=hvd.Sum)
     else:
-        time.sleep(0.3)
+        hvd.allreduce(torch.ones(1), name="ar.dup.go", op=hvd.Sum)
         first = hvd.allreduce_async(x, name="ar.dup", op=hvd.Sum)
     out = hvd.synchronize(first)
     if second is not None:  # refused when waited on instead of when submitted
