@@ -5,7 +5,11 @@ namespace braid {
 Status TensorQueue::Add(Request request) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (closed_) return Status(StatusCode::kAborted, "the braid engine is shutting down");
+    if (closed_) {
+      return Status(StatusCode::kAborted,
+                    "the braid engine was shut down (on this rank or another); nothing "
+                    "runs until every rank calls init again");
+    }
     std::string name = request.meta.name;
     if (pending_.count(name)) {
       return Status(StatusCode::kDuplicateName,

@@ -205,6 +205,10 @@ def test_shutdown_aborts_pending_and_reinit_works(world):
     # Submitted on rank 0 only, so it cannot finish (with one rank there is no other).
     lonely = rank == 0 and size > 1
     pending = braid.allreduce_async(np.ones(4), name="only.rank0") if lonely else None
+    # Shutting down on one rank stops the engine on every rank: without the barrier
+    # a rank that reached shutdown() first could stop rank 0's engine before rank 0
+    # submitted, and rank 0 would then be refused at submission instead.
+    braid.barrier()
     braid.shutdown()
     assert not braid.is_initialized()
     if pending is not None:
@@ -215,6 +219,29 @@ def test_shutdown_aborts_pending_and_reinit_works(world):
     braid.init()
     assert braid.is_initialized() and braid.size() == size
     ok = braid.allreduce(np.ones(2), name="after.reinit", op=braid.Sum)
+    np.testing.assert_array_equal(ok, np.full(2, size))
+
+
+def test_shutdown_on_another_rank_stops_this_one(world):
+    """braid.shutdown() on any rank stops the engine on every rank (as in Horovod): a
+    rank still working finds braid uninitialized, its next operation is refused
+    with an error that says why and what to do, and init() starts it again."""
+    rank, size = world
+    if size < 2:
+        pytest.skip("needs a second rank")
+    braid.barrier()
+    if rank != 0:
+        braid.shutdown()
+    else:
+        deadline = time.monotonic() + 60
+        while braid.is_initialized() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not braid.is_initialized(), "another rank's shutdown did not stop this one"
+        with pytest.raises(braid.BraidAbortedError, match="shut down .*init again"):
+            braid.allreduce_async(np.ones(4), name="after.remote.shutdown")
+        braid.shutdown()  # nothing left to stop
+    braid.init()
+    ok = braid.allreduce(np.ones(2), name="after.remote.reinit", op=braid.Sum)
     np.testing.assert_array_equal(ok, np.full(2, size))
 
 
