@@ -163,8 +163,7 @@ Status DecodeResponses(const std::string& bytes, std::vector<Response>* response
     Response resp;
     int32_t code = 0;
     if (!GetMeta(&r, &resp.meta) || !r.GetInts(&resp.first_dims) || !r.GetInts(&resp.devices) ||
-        !r.Get(&code) ||
-        !r.GetString(&resp.error)) {
+        !r.Get(&code) || !r.GetString(&resp.error)) {
       return Corrupt("response");
     }
     resp.error_code = static_cast<StatusCode>(code);

@@ -15,7 +15,8 @@ StreamGate::StreamGate() {
   host_ = static_cast<volatile int*>(host);
   *host_ = 1;
   void* device = nullptr;
-  if (cudaHostGetDevicePointer(&device, host, 0) == cudaSuccess) device_ = static_cast<int*>(device);
+  if (cudaHostGetDevicePointer(&device, host, 0) == cudaSuccess)
+    device_ = static_cast<int*>(device);
 }
 
 StreamGate::~StreamGate() {

@@ -26,8 +26,7 @@ TEST(DeviceMemory, RoundTripThroughDeviceAndPinnedBuffers) {
   std::vector<int32_t> in(n), out(n, -1);
   std::iota(in.begin(), in.end(), 7);
   ASSERT_EQ(cudaMemcpy(device->data(), in.data(), n * 4, cudaMemcpyHostToDevice), cudaSuccess);
-  ASSERT_EQ(cudaMemcpy(pinned->data(), device->data(), n * 4, cudaMemcpyDeviceToHost),
-            cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(pinned->data(), device->data(), n * 4, cudaMemcpyDeviceToHost), cudaSuccess);
   const auto* staged = static_cast<const int32_t*>(pinned->data());
   out.assign(staged, staged + n);
   EXPECT_EQ(in, out);

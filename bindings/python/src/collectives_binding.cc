@@ -127,11 +127,9 @@ void BindCollectives(py::module_& m) {
         "Reduces `array` into `output` (None: in place). `stream`: the cudaStream_t (as an "
         "integer) a GPU tensor was produced on; 0: the default stream.");
   m.def("allgather_async", &AllgatherAsync, py::arg("name"), py::arg("array"),
-        py::arg("stream") = 0,
-        "Concatenates every rank's `array` along the first dimension.");
+        py::arg("stream") = 0, "Concatenates every rank's `array` along the first dimension.");
   m.def("broadcast_async", &BroadcastAsync, py::arg("name"), py::arg("array"), py::arg("root"),
-        py::arg("stream") = 0,
-        "Copies `array` on `root` into `array` on every rank (in place).");
+        py::arg("stream") = 0, "Copies `array` on `root` into `array` on every rank (in place).");
   m.def("barrier", &Barrier, "Blocks until every rank has called it.");
   m.def("join_async", &JoinAsync,
         "Declares that this rank has no more data; until every rank has joined it takes "

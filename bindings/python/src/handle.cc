@@ -32,8 +32,9 @@ struct GatherOutput {
 
 py::buffer_info GatherBuffer(const GatherOutput& out) {
   if (out.handle->output_device() != kCpuDevice)
-    ThrowStatus(InvalidArgument("the allgather output is in GPU memory: read it through DLPack "
-                                "(e.g. torch.from_dlpack), not the buffer protocol"));
+    ThrowStatus(
+        InvalidArgument("the allgather output is in GPU memory: read it through DLPack "
+                        "(e.g. torch.from_dlpack), not the buffer protocol"));
   const auto& shape = out.handle->output_shape();
   auto itemsize = static_cast<py::ssize_t>(DataTypeSize(out.dtype));
   std::vector<py::ssize_t> dims(shape.begin(), shape.end());

@@ -10,7 +10,7 @@ int main() {
   float x = 1;
   braid_tensor_t t = {&x, BRAID_FLOAT32, 1, shape, BRAID_DEVICE_CPU, nullptr};
   int rc = braid_allreduce_async("x", &t, &x, BRAID_SUM, 1, 1, &h);
-  std::printf("braid %s: rank %d, allreduce before init -> %d (%s)\n", BRAID_VERSION,
-              braid_rank(), rc, braid_last_error());
+  std::printf("braid %s: rank %d, allreduce before init -> %d (%s)\n", BRAID_VERSION, braid_rank(),
+              rc, braid_last_error());
   return (braid_rank() == -1 && rc == BRAID_ERR_NOT_INITIALIZED) ? 0 : 1;
 }
