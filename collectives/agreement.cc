@@ -57,4 +57,53 @@ Status AgreeOnStatus(ControlChannel* control, const Status& local) {
   return Status(code, message);
 }
 
+// A rank's part in AgreeOnCounts: a flag byte, then its counts (ok) or its
+// encoded failure.
+Status AgreeOnCounts(ControlChannel* control, const Status& local, const std::vector<int64_t>& mine,
+                     std::vector<int64_t>* all) {
+  const size_t width = mine.size() * sizeof(int64_t);
+  std::string part(1, local.ok() ? 'c' : 'e');
+  if (local.ok()) {
+    part.append(reinterpret_cast<const char*>(mine.data()), width);
+  } else {
+    part += Encode(local);
+  }
+  std::vector<std::string> parts;
+  BRAID_RETURN_IF_ERROR(control->GatherToRoot(part, &parts));
+  std::string agreed;
+  if (control->rank() == 0) {
+    std::vector<std::string> failures(parts.size());
+    bool failed = false;
+    for (size_t r = 0; r < parts.size(); ++r) {
+      const bool counts = !parts[r].empty() && parts[r][0] == 'c' && parts[r].size() == 1 + width;
+      if (counts) {
+        agreed += parts[r].substr(1);
+        continue;
+      }
+      failed = true;
+      failures[r] = !parts[r].empty() && parts[r][0] == 'e'
+                        ? parts[r].substr(1)
+                        : Encode(Internal("sent a malformed count list"));
+    }
+    if (failed)
+      agreed = "e" + Combine(failures);
+    else
+      agreed = "c" + agreed;
+  }
+  BRAID_RETURN_IF_ERROR(control->BroadcastFromRoot(&agreed));
+  if (!agreed.empty() && agreed[0] == 'c' &&
+      agreed.size() == 1 + width * static_cast<size_t>(control->size())) {
+    all->resize(mine.size() * static_cast<size_t>(control->size()));
+    if (!all->empty()) std::memcpy(all->data(), agreed.data() + 1, agreed.size() - 1);
+    return Status::OK();
+  }
+  StatusCode code;
+  std::string message;
+  if (agreed.empty() || agreed[0] != 'e' || !Decode(agreed.substr(1), &code, &message) ||
+      code == StatusCode::kOk) {
+    return Internal("could not read the ranks' agreed counts");
+  }
+  return Status(code, message);
+}
+
 }  // namespace braid

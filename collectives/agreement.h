@@ -9,6 +9,9 @@
 // Threading: like every ControlChannel call, on the thread driving the channel.
 #pragma once
 
+#include <cstdint>
+#include <vector>
+
 #include "collectives/control_channel.h"
 #include "common/status.h"
 
@@ -20,5 +23,12 @@ namespace braid {
 // bitwise-AND round when every rank succeeded; a gather and a broadcast more
 // when one failed. A failure of the channel itself is returned as it is.
 Status AgreeOnStatus(ControlChannel* control, const Status& local);
+
+// AgreeOnStatus that also gathers a list of counts from every rank (a sparse
+// collective's pairs per tensor): on success *all holds every rank's `mine`, in
+// rank order (each rank passes the same number of counts). A gather and a
+// broadcast whether or not a rank failed.
+Status AgreeOnCounts(ControlChannel* control, const Status& local, const std::vector<int64_t>& mine,
+                     std::vector<int64_t>* all);
 
 }  // namespace braid

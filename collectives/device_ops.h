@@ -54,6 +54,22 @@ class DeviceOps {
 
   // A persistent device buffer of at least `bytes` for packing fused groups.
   virtual Status FusionBuffer(int64_t bytes, void** data) = 0;
+
+  // The sparse collectives (collectives/sparse/). The defaults refuse, for planes
+  // without the kernels.
+  //
+  // Zeroes `bytes` bytes at `data`, queued on stream().
+  virtual Status Zero(void* data, int64_t bytes);
+  // As cpu::ScatterAdd (collectives/cpu/scatter_add.h), queued on stream(). Pairs
+  // with the same index in one call are added with atomics, in an order that may
+  // differ from run to run; distinct indices give the same bits as the host.
+  virtual Status ScatterAdd(void* dense, int64_t length, int64_t row, DataType dtype,
+                            const void* indices, DataType index_dtype, const void* values,
+                            int64_t count, double factor);
+  // As cpu::FindIndexOutOfRange, after the work queued on stream(); the host
+  // waits for the answer (*position -1: every index is in range).
+  virtual Status FindIndexOutOfRange(const void* indices, DataType index_dtype, int64_t count,
+                                     int64_t length, int64_t* position, int64_t* value);
 };
 
 }  // namespace braid

@@ -76,6 +76,10 @@ const char* CollectiveName(Collective collective) {
       return "barrier";
     case Collective::kJoin:
       return "join";
+    case Collective::kSparseAllreduce:
+      return "sparse_allreduce";
+    case Collective::kSparseAllgather:
+      return "sparse_allgather";
   }
   return "unknown";
 }

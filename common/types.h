@@ -44,7 +44,18 @@ enum class Collective : int32_t {
   // A rank that has run out of data: until every rank has joined, it takes part in
   // the others' collectives with empty contributions (see docs/engine.md).
   kJoin = 4,
+  // Each rank contributes (index, value) pairs, its own number of them; every rank
+  // ends with their sum scattered into a dense tensor (docs/sparse.md).
+  kSparseAllreduce = 5,
+  // The same pairs, gathered from every rank in rank order and returned as they are.
+  kSparseAllgather = 6,
 };
+constexpr int kNumCollectives = 7;
+
+// The sparse collectives, whose tensors are (index, value) pairs.
+inline bool IsSparse(Collective c) {
+  return c == Collective::kSparseAllreduce || c == Collective::kSparseAllgather;
+}
 
 // Device ordinal of host memory; 0, 1, ... are CUDA devices.
 constexpr int kCpuDevice = -1;

@@ -116,6 +116,24 @@ bool Engine::running() const {
   return coordinator_->running();
 }
 
+namespace {
+
+// Pairs need indices and values; a sparse allreduce needs its dense output.
+Status CheckSparsePointers(const Request& r) {
+  const std::string what =
+      std::string(CollectiveName(r.meta.collective)) + " of '" + r.meta.name + "': ";
+  if (r.meta.pairs > 0 && SparseRowElements(r.meta) > 0 && r.input == nullptr)
+    return InvalidArgument(what + "the values pointer is null");
+  if (r.meta.pairs > 0 && r.indices == nullptr)
+    return InvalidArgument(what + "the indices pointer is null");
+  if (r.meta.collective == Collective::kSparseAllreduce && r.meta.NumElements() > 0 &&
+      r.output == nullptr)
+    return InvalidArgument(what + "the dense output pointer is null");
+  return Status::OK();
+}
+
+}  // namespace
+
 Status Engine::Enqueue(Request request, std::shared_ptr<Handle>* handle) {
   const bool has_data = request.meta.collective != Collective::kBarrier &&
                         request.meta.collective != Collective::kJoin;
@@ -129,9 +147,11 @@ Status Engine::Enqueue(Request request, std::shared_ptr<Handle>* handle) {
     return InvalidArgument(std::string("the name '") + kJoinName + "' is reserved for join");
   }
   BRAID_RETURN_IF_ERROR(ValidateRequest(request.meta, world().size));
-  if (has_data && request.meta.NumElements() > 0 &&
-      (request.input == nullptr ||
-       (request.meta.collective != Collective::kAllgather && request.output == nullptr))) {
+  if (IsSparse(request.meta.collective)) {
+    BRAID_RETURN_IF_ERROR(CheckSparsePointers(request));
+  } else if (has_data && request.meta.NumElements() > 0 &&
+             (request.input == nullptr ||
+              (request.meta.collective != Collective::kAllgather && request.output == nullptr))) {
     return InvalidArgument("'" + request.meta.name + "': the data pointer is null");
   }
   if (has_data && request.meta.device != kCpuDevice) RecordReady(&request);

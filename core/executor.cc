@@ -22,11 +22,24 @@ void PostProcess(const ReducePlan& plan, const Request& r, const void* reduced) 
                  plan.integer_divisor);
 }
 
-// This rank's payload in one executed group (core/stats.h).
+// This rank's payload in one executed group (core/stats.h): for sparse tensors
+// its values, and apart (IndexBytes) its indices.
 int64_t PayloadBytes(const std::vector<Request>& requests) {
   int64_t bytes = 0;
-  for (const Request& r : requests)
-    bytes += r.meta.NumElements() * static_cast<int64_t>(DataTypeSize(r.meta.dtype));
+  for (const Request& r : requests) {
+    const int64_t elements = IsSparse(r.meta.collective) ? r.meta.pairs * SparseRowElements(r.meta)
+                                                         : r.meta.NumElements();
+    bytes += elements * static_cast<int64_t>(DataTypeSize(r.meta.dtype));
+  }
+  return bytes;
+}
+
+int64_t IndexBytes(const std::vector<Request>& requests) {
+  int64_t bytes = 0;
+  for (const Request& r : requests) {
+    if (IsSparse(r.meta.collective))
+      bytes += r.meta.pairs * static_cast<int64_t>(DataTypeSize(r.meta.index_dtype));
+  }
   return bytes;
 }
 
@@ -106,31 +119,45 @@ Status Executor::StandIn(const Response& agreed, Request* r,
   r->handle = std::make_shared<Handle>();
   r->enqueued_at = Clock::now();
   switch (agreed.meta.collective) {
-    case Collective::kAllreduce: {
-      const int64_t bytes = agreed.NumBytes();
-      if (r->meta.device != kCpuDevice) {
-        DeviceOps* ops = transport_->DeviceOpsFor(r->meta.device);
-        if (ops == nullptr) return Internal("no GPU data plane to stand in on");
-        std::shared_ptr<void> zeros;
-        BRAID_RETURN_IF_ERROR(ops->Allocate(bytes, /*zero=*/true, &zeros));
-        scratch->push_back(zeros);
-        r->stream = ops->stream();  // where the zeros were written
-      } else {
-        auto owned = std::make_shared<PooledBuffer>(output_pool_->Acquire(bytes));
-        if (bytes > 0) std::memset(owned->data(), 0, static_cast<size_t>(bytes));
-        scratch->push_back(std::shared_ptr<void>(owned, owned->data()));
-      }
-      r->input = r->output = scratch->back().get();
-      return Status::OK();
-    }
+    case Collective::kAllreduce:
+      return StandInOutput(agreed, r, scratch);
     case Collective::kAllgather:
       r->meta.shape[0] = 0;
       return Status::OK();
+    case Collective::kSparseAllgather:
+      r->meta.pairs = 0;
+      return Status::OK();
+    case Collective::kSparseAllreduce:
+      // No pairs of its own; the sums land in scratch memory of the dense size.
+      r->meta.pairs = 0;
+      return StandInOutput(agreed, r, scratch);
     case Collective::kBarrier:
       return Status::OK();
     default:  // broadcast: rank 0 answers it with an error while ranks are joined
       return Internal("a joined rank cannot stand in for a broadcast");
   }
+}
+
+// A stand-in's zero-filled tensor of the agreed dense size, on the host or on this
+// rank's GPU, as its input and output.
+Status Executor::StandInOutput(const Response& agreed, Request* r,
+                               std::vector<std::shared_ptr<void>>* scratch) {
+  const int64_t bytes =
+      agreed.meta.NumElements() * static_cast<int64_t>(DataTypeSize(agreed.meta.dtype));
+  if (r->meta.device != kCpuDevice) {
+    DeviceOps* ops = transport_->DeviceOpsFor(r->meta.device);
+    if (ops == nullptr) return Internal("no GPU data plane to stand in on");
+    std::shared_ptr<void> zeros;
+    BRAID_RETURN_IF_ERROR(ops->Allocate(bytes, /*zero=*/true, &zeros));
+    scratch->push_back(zeros);
+    r->stream = ops->stream();  // where the zeros were written
+  } else {
+    auto owned = std::make_shared<PooledBuffer>(output_pool_->Acquire(bytes));
+    if (bytes > 0) std::memset(owned->data(), 0, static_cast<size_t>(bytes));
+    scratch->push_back(std::shared_ptr<void>(owned, owned->data()));
+  }
+  r->input = r->output = scratch->back().get();
+  return Status::OK();
 }
 
 // The first GPU group sets up every rank's device plane, on the GPU the response
@@ -198,7 +225,9 @@ void Executor::RunGroup(const Response& agreed, Group* group) {
     DeviceOps* ops = transport_->DeviceOpsFor(device);
     status = Run(agreed, backend, ops, local, requests);
     // Host and device groups alike pass here, so both are counted.
-    if (status.ok()) RecordCollective(agreed.meta.collective, PayloadBytes(*requests));
+    if (status.ok()) {
+      RecordCollective(agreed.meta.collective, PayloadBytes(*requests), IndexBytes(*requests));
+    }
   }
   for (auto& r : *requests) Finish(&r, status);
 }
@@ -208,6 +237,13 @@ void Executor::RunGroup(const Response& agreed, Group* group) {
 Status Executor::Run(const Response& agreed, Backend* backend, DeviceOps* ops, const Status& local,
                      std::vector<Request>* requests) {
   const bool on_gpu = agreed.meta.device != kCpuDevice;
+  if (IsSparse(agreed.meta.collective)) {
+    // Its counts round stands in for the agreement round, failures included.
+    Status here = local;
+    if (here.ok() && (backend == nullptr || (on_gpu && ops == nullptr)))
+      here = Internal("no data plane for this sparse collective on this rank");
+    return Sparse(agreed, backend, ops, here, requests);
+  }
   if (on_gpu && (backend == nullptr || ops == nullptr)) {
     return Agree(local.ok() ? Internal("no GPU data plane on this rank") : local);
   }
@@ -228,6 +264,8 @@ Status Executor::Run(const Response& agreed, Backend* backend, DeviceOps* ops, c
       return local.ok() && first != nullptr ? Broadcast(backend, first) : local;
     case Collective::kBarrier:
       return local.ok() ? backend->Barrier() : local;
+    case Collective::kSparseAllreduce:
+    case Collective::kSparseAllgather:
     case Collective::kJoin:
       break;  // handled by RunGroup
   }

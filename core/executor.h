@@ -25,6 +25,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "collectives/sparse/sparse_memory.h"
 #include "collectives/transport.h"
 #include "core/buffer_pool.h"
 #include "core/fusion.h"
@@ -65,6 +66,8 @@ class Executor {
                TensorQueue* queue, bool joined, Group* group);
   Status StandIn(const Response& agreed, Request* request,
                  std::vector<std::shared_ptr<void>>* scratch);
+  Status StandInOutput(const Response& agreed, Request* request,
+                       std::vector<std::shared_ptr<void>>* scratch);
   Status SetUpDevicePlane(const Response& agreed);
   Backend* BackendFor(const Response& agreed, int device, Status* status);
   void RunGroup(const Response& agreed, Group* group);
@@ -74,6 +77,10 @@ class Executor {
   Status Allreduce(const Response& agreed, Backend* backend, std::vector<Request>* requests);
   Status Allgather(const Response& agreed, Backend* backend, const Status& local, Request* request);
   Status Broadcast(Backend* backend, Request* request);
+  // The sparse collectives on host or device memory (executor_sparse.cc).
+  Status Sparse(const Response& agreed, Backend* backend, DeviceOps* ops, const Status& local,
+                std::vector<Request>* requests);
+  SparseMemory* SparseMemoryFor(DeviceOps* ops);
   // The same on device memory (executor_device.cc): copies and scaling run on the
   // device plane's stream through `ops`, after the tensors' ready events.
   // Each takes what already failed here (`local`) into the ranks' agreement.
@@ -98,6 +105,13 @@ class Executor {
   // Whether the first GPU group has set up this rank's device plane, and its GPU.
   bool device_plane_set_up_ = false;
   int plane_device_ = kCpuDevice;
+  // The sparse collectives' memory (and persistent message buffers), host and GPU.
+  std::unique_ptr<SparseMemory> host_sparse_;
+  std::unique_ptr<SparseMemory> device_sparse_;
+  DeviceOps* device_sparse_ops_ = nullptr;
 };
+
+// ops->stream() waits for the inputs of every request (executor_device.cc).
+Status WaitForProducers(DeviceOps* ops, const std::vector<Request>& requests);
 
 }  // namespace braid

@@ -16,26 +16,6 @@
 namespace braid {
 namespace {
 
-// ops->stream() waits for every request's inputs. On one producer stream the ready
-// event recorded last covers the earlier ones, so a group produced on one stream
-// costs one wait.
-Status WaitForProducers(DeviceOps* ops, const std::vector<Request>& requests) {
-  std::map<void*, const Request*> latest;  // by producer stream
-  std::set<void*> unrecorded;              // streams with a request that has no event
-  for (const Request& r : requests) {
-    if (!r.ready) {
-      unrecorded.insert(r.stream);
-      continue;
-    }
-    const Request*& slot = latest[r.stream];
-    if (slot == nullptr || r.ready_order > slot->ready_order) slot = &r;
-  }
-  for (const auto& [stream, r] : latest)
-    BRAID_RETURN_IF_ERROR(ops->WaitFor(r->ready.get(), stream));
-  for (void* stream : unrecorded) BRAID_RETURN_IF_ERROR(ops->WaitFor(nullptr, stream));
-  return Status::OK();
-}
-
 // The same for one request: its ready event, or its stream as it is now.
 Status WaitForProducer(DeviceOps* ops, const Request& r) {
   return ops->WaitFor(r.ready.get(), r.stream);
@@ -80,6 +60,26 @@ Status Staging(DeviceOps* ops, const std::vector<BufferView>& outputs, BufferVie
 }
 
 }  // namespace
+
+// ops->stream() waits for every request's inputs. On one producer stream the ready
+// event recorded last covers the earlier ones, so a group produced on one stream
+// costs one wait.
+Status WaitForProducers(DeviceOps* ops, const std::vector<Request>& requests) {
+  std::map<void*, const Request*> latest;  // by producer stream
+  std::set<void*> unrecorded;              // streams with a request that has no event
+  for (const Request& r : requests) {
+    if (!r.ready) {
+      unrecorded.insert(r.stream);
+      continue;
+    }
+    const Request*& slot = latest[r.stream];
+    if (slot == nullptr || r.ready_order > slot->ready_order) slot = &r;
+  }
+  for (const auto& [stream, r] : latest)
+    BRAID_RETURN_IF_ERROR(ops->WaitFor(r->ready.get(), stream));
+  for (void* stream : unrecorded) BRAID_RETURN_IF_ERROR(ops->WaitFor(nullptr, stream));
+  return Status::OK();
+}
 
 // Out of place, inputs are copied to the outputs with the prescale factor on the
 // way (one pass); the backend applies the rest of the scaling in its own pack and

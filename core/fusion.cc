@@ -9,11 +9,14 @@ namespace braid {
 namespace {
 
 bool Fusable(const Response& r) {
-  return !r.is_error() && r.meta.collective == Collective::kAllreduce;
+  return !r.is_error() && (r.meta.collective == Collective::kAllreduce ||
+                           r.meta.collective == Collective::kSparseAllreduce);
 }
 
 bool Compatible(const Response& a, const Response& b) {
-  return a.meta.dtype == b.meta.dtype && a.meta.device == b.meta.device && a.meta.op == b.meta.op &&
+  return a.meta.collective == b.meta.collective && a.meta.index_dtype == b.meta.index_dtype &&
+         a.meta.dense_fallback == b.meta.dense_fallback && a.meta.dtype == b.meta.dtype &&
+         a.meta.device == b.meta.device && a.meta.op == b.meta.op &&
          a.meta.prescale == b.meta.prescale && a.meta.postscale == b.meta.postscale;
 }
 

@@ -1,7 +1,9 @@
 // Fusion: consecutive responses that can share one collective (allreduce with the
-// same data type, device, reduce operation and scale factors) are grouped, up to
-// the fusion threshold in bytes. Every rank plans from the same ordered responses,
-// so every rank forms the same groups.
+// same data type, device, reduce operation and scale factors; sparse allreduce
+// with the same value and index types, device, operation and dense_fallback
+// setting) are grouped, up to the fusion threshold in bytes (for sparse tensors,
+// the pairs the first submitter had at negotiation). Every rank plans from the same ordered
+// responses, so every rank forms the same groups.
 #pragma once
 
 #include <cstddef>

@@ -38,6 +38,15 @@ class Handle {
   const std::vector<int64_t>& output_shape() const { return output_shape_; }
   int output_device() const { return output_device_; }
 
+  // Sparse allgather: the output holds every rank's indices from its start and
+  // their values from `values_offset` bytes; `pairs` is each rank's pair count.
+  void SetSparseLayout(std::vector<int64_t> pairs, int64_t values_offset) {
+    pairs_ = std::move(pairs);
+    values_offset_ = values_offset;
+  }
+  const std::vector<int64_t>& pairs() const { return pairs_; }
+  int64_t values_offset() const { return values_offset_; }
+
   // Integer result (join: the rank that joined last): set by the coordinator
   // before completion, read by the caller after it.
   void SetIntResult(int64_t value) { int_result_ = value; }
@@ -53,6 +62,8 @@ class Handle {
   int output_device_ = kCpuDevice;
   std::vector<int64_t> output_shape_;
   int64_t int_result_ = 0;
+  std::vector<int64_t> pairs_;
+  int64_t values_offset_ = 0;
 };
 
 }  // namespace braid

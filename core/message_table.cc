@@ -48,6 +48,12 @@ std::string TrailingShapeOf(const RequestMeta& m) {
   if (m.shape.empty()) return "[]";
   return "[*" + BracketList(m.shape).substr(1 + std::to_string(m.shape[0]).size());
 }
+std::string IndexTypeOf(const RequestMeta& m) {
+  return DataTypeName(m.index_dtype);
+}
+std::string FallbackOf(const RequestMeta& m) {
+  return m.dense_fallback ? "dense_fallback on" : "dense_fallback off";
+}
 std::string ScalesOf(const RequestMeta& m) {
   std::ostringstream s;
   s << "prescale " << m.prescale << " postscale " << m.postscale;
@@ -67,6 +73,15 @@ std::string FindMismatchIn(const Submissions& sub) {
   if (!AllEqual(sub, DtypeOf)) return Describe(sub, "data types", DtypeOf);
   if (!AllEqual(sub, OnGpu)) return Describe(sub, "devices (host or GPU memory)", DeviceOf);
   Collective c = sub.metas[0].collective;
+  // Sparse: the number of pairs may differ; the dense tensor may not.
+  if (IsSparse(c)) {
+    if (!AllEqual(sub, ShapeOf)) return Describe(sub, "dense shapes", ShapeOf);
+    if (!AllEqual(sub, IndexTypeOf)) return Describe(sub, "index types", IndexTypeOf);
+    if (c == Collective::kSparseAllreduce && !AllEqual(sub, OpOf))
+      return Describe(sub, "reduce operations", OpOf);
+    if (!AllEqual(sub, FallbackOf)) return Describe(sub, "dense_fallback settings", FallbackOf);
+    return "";
+  }
   if (c == Collective::kAllgather) {
     if (!AllEqual(sub, TrailingShapeOf))
       return Describe(sub, "allgather shapes (all but the first dimension must agree)", ShapeOf);

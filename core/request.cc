@@ -1,6 +1,8 @@
 #include "core/request.h"
 
+#include <climits>
 #include <cmath>
+#include <cstdint>
 #include <sstream>
 
 #include "common/text.h"
@@ -23,6 +25,43 @@ int64_t CheckedProduct(const std::vector<int64_t>& shape) {
   return overflow ? -1 : n;
 }
 
+// The sparse collectives' own rules: float values, int32 or int64 indices that can
+// address the dense tensor's first dimension, sum or average, no scale factors.
+Status ValidateSparse(const RequestMeta& meta) {
+  const std::string what =
+      std::string(CollectiveName(meta.collective)) + " of '" + meta.name + "': ";
+  if (!IsFloatingPoint(meta.dtype)) {
+    return InvalidArgument(what + "values must be float16, bfloat16, float32 or float64, not " +
+                           DataTypeName(meta.dtype));
+  }
+  if (meta.index_dtype != DataType::kInt32 && meta.index_dtype != DataType::kInt64) {
+    return InvalidArgument(what + "indices must be int32 or int64, not " +
+                           DataTypeName(meta.index_dtype));
+  }
+  if (meta.shape.empty()) {
+    return InvalidArgument(what + "the dense tensor must have at least one dimension");
+  }
+  if (meta.index_dtype == DataType::kInt32 && meta.shape[0] - 1 > INT32_MAX) {
+    return InvalidArgument(what + "int32 indices cannot address a first dimension of " +
+                           std::to_string(meta.shape[0]) + ": use int64 indices");
+  }
+  const int64_t row = SparseRowElements(meta);
+  int64_t values = 0;
+  if (meta.pairs < 0 || __builtin_mul_overflow(meta.pairs, row, &values) ||
+      __builtin_mul_overflow(values, static_cast<int64_t>(DataTypeSize(meta.dtype)), &values)) {
+    return InvalidArgument(what + "bad number of pairs " + std::to_string(meta.pairs));
+  }
+  if (meta.collective == Collective::kSparseAllreduce && meta.op != ReduceOp::kSum &&
+      meta.op != ReduceOp::kAverage) {
+    return InvalidArgument(what + "the reduce operation must be sum or average, not " +
+                           ReduceOpName(meta.op));
+  }
+  if (meta.prescale != 1.0 || meta.postscale != 1.0) {
+    return InvalidArgument(what + "scale factors are not supported (prescale and postscale 1)");
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 int64_t RequestMeta::NumElements() const {
@@ -32,11 +71,66 @@ int64_t RequestMeta::NumElements() const {
 bool RequestMeta::operator==(const RequestMeta& o) const {
   return name == o.name && collective == o.collective && dtype == o.dtype && op == o.op &&
          root == o.root && device == o.device && prescale == o.prescale &&
-         postscale == o.postscale && shape == o.shape;
+         postscale == o.postscale && shape == o.shape && index_dtype == o.index_dtype &&
+         pairs == o.pairs && dense_fallback == o.dense_fallback;
+}
+
+int64_t SparseRowElements(const RequestMeta& meta) {
+  int64_t row = 1;
+  for (size_t d = 1; d < meta.shape.size(); ++d) row *= meta.shape[d];
+  return row;
 }
 
 int64_t Response::NumBytes() const {
+  if (IsSparse(meta.collective)) {
+    // The first submitter's pairs at negotiation: an estimate, used for fusion only.
+    const int64_t row = SparseRowElements(meta);
+    return meta.pairs * (static_cast<int64_t>(DataTypeSize(meta.index_dtype)) +
+                         row * static_cast<int64_t>(DataTypeSize(meta.dtype)));
+  }
   return meta.NumElements() * static_cast<int64_t>(DataTypeSize(meta.dtype));
+}
+
+Status DescribeSparse(const std::string& name, Collective collective, const SparseParts& parts,
+                      RequestMeta* meta) {
+  const std::string what = std::string(CollectiveName(collective)) + " of '" + name + "': ";
+  if (parts.index_shape.size() != 1) {
+    return InvalidArgument(what + "indices must have one dimension, not shape " +
+                           BracketList(parts.index_shape));
+  }
+  if (parts.dense_shape.empty()) {
+    return InvalidArgument(what + "the dense tensor must have at least one dimension");
+  }
+  std::vector<int64_t> rows(parts.dense_shape.begin() + 1, parts.dense_shape.end());
+  rows.insert(rows.begin(), parts.index_shape[0]);
+  if (parts.value_shape != rows) {
+    return InvalidArgument(
+        what + "values of shape " + BracketList(parts.value_shape) + " do not match " +
+        std::to_string(parts.index_shape[0]) + " indices into a dense tensor of shape " +
+        BracketList(parts.dense_shape) + " (expected " + BracketList(rows) + ")");
+  }
+  if (parts.index_device != parts.value_device) {
+    return InvalidArgument(what + "indices are on " + DeviceName(parts.index_device) +
+                           " but values on " + DeviceName(parts.value_device));
+  }
+  if (collective == Collective::kSparseAllreduce) {
+    if (parts.dense_device != parts.value_device) {
+      return InvalidArgument(what + "the dense output is on " + DeviceName(parts.dense_device) +
+                             " but the values on " + DeviceName(parts.value_device));
+    }
+    if (parts.dense_dtype != parts.value_dtype) {
+      return InvalidArgument(what + "the dense output is " + DataTypeName(parts.dense_dtype) +
+                             " but the values are " + DataTypeName(parts.value_dtype));
+    }
+  }
+  meta->name = name;
+  meta->collective = collective;
+  meta->dtype = parts.value_dtype;
+  meta->index_dtype = parts.index_dtype;
+  meta->pairs = parts.index_shape[0];
+  meta->shape = parts.dense_shape;
+  meta->device = parts.value_device;
+  return Status::OK();
 }
 
 Status ValidateShape(const std::string& name, const std::vector<int64_t>& shape, DataType dtype) {
@@ -72,6 +166,7 @@ Status ValidateRequest(const RequestMeta& meta, int world_size) {
     return InvalidArgument("allgather of '" + meta.name +
                            "': a scalar has no first dimension to gather along");
   }
+  if (IsSparse(meta.collective)) return ValidateSparse(meta);
   if (!std::isfinite(meta.prescale) || !std::isfinite(meta.postscale)) {
     return InvalidArgument("allreduce of '" + meta.name + "': scale factors must be finite");
   }

@@ -33,6 +33,14 @@ struct RequestMeta {
   double prescale = 1.0;
   double postscale = 1.0;
   std::vector<int64_t> shape;
+  // Sparse collectives: `shape` is the dense tensor's; the pairs are `pairs`
+  // indices (of `index_dtype`, int32 or int64) into its first dimension, and as
+  // many values, each a row of the dense tensor (its shape without the first
+  // dimension). `pairs` may differ between ranks. `dense_fallback`: a sparse
+  // allreduce may run as a dense allreduce when that moves fewer bytes.
+  DataType index_dtype = DataType::kInt32;
+  int64_t pairs = 0;
+  bool dense_fallback = true;
 
   // The product of the dimensions; -1 when a dimension is negative or the product
   // does not fit int64 (ValidateRequest refuses such shapes before they are queued).
@@ -42,8 +50,9 @@ struct RequestMeta {
 
 struct Request {
   RequestMeta meta;
-  const void* input = nullptr;
-  void* output = nullptr;  // equal to input for in-place operations
+  const void* input = nullptr;    // sparse: the values
+  void* output = nullptr;         // equal to input for in-place operations; sparse allreduce: dense
+  const void* indices = nullptr;  // sparse collectives only
   void* stream = nullptr;
   // GPU tensors: the event recorded on `stream` when the request was enqueued
   // (core/ready_event.h), and its place in the order of recording; null when none
@@ -70,6 +79,32 @@ struct Response {
   bool is_error() const { return error_code != StatusCode::kOk; }
   int64_t NumBytes() const;
 };
+
+// A sparse request's elements per row (the dense shape without its first
+// dimension) and its value count (pairs times that).
+int64_t SparseRowElements(const RequestMeta& meta);
+
+// What a caller gives for a sparse collective: the indices (one dimension, k),
+// the values (k rows: [k] followed by the dense shape without its first
+// dimension), and the dense tensor (sparse allreduce: the output; sparse
+// allgather: its shape alone, which the indices address).
+struct SparseParts {
+  DataType index_dtype = DataType::kInt32;
+  std::vector<int64_t> index_shape;
+  int index_device = kCpuDevice;
+  DataType value_dtype = DataType::kFloat32;
+  std::vector<int64_t> value_shape;
+  int value_device = kCpuDevice;
+  std::vector<int64_t> dense_shape;
+  DataType dense_dtype = DataType::kFloat32;  // sparse allreduce only
+  int dense_device = kCpuDevice;              // sparse allreduce only
+};
+
+// Fills the sparse fields of *meta (collective, dtype, index type, pairs, shape,
+// device) from `parts`, or says what does not fit together; messages name the
+// tensor. The rest (ValidateRequest) is checked when it is enqueued.
+Status DescribeSparse(const std::string& name, Collective collective, const SparseParts& parts,
+                      RequestMeta* meta);
 
 // Checks a request for things that are wrong on this rank alone: the name, the
 // dtype, the shape (no negative dimension, an element and byte count that fit

@@ -10,6 +10,8 @@ bool ResponseMatches(const Response& response, const RequestMeta& meta, int rank
       return false;
     agreed.device = mine.device;
   }
+  // Sparse: each rank's number of pairs travels with the data, not in the response.
+  if (IsSparse(meta.collective)) agreed.pairs = mine.pairs = 0;
   if (meta.collective != Collective::kAllgather) return agreed == mine;
   // Allgather: the first dimension may differ between ranks.
   if (mine.shape.empty() || agreed.shape.empty() ||

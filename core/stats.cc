@@ -5,11 +5,12 @@
 namespace braid {
 namespace {
 
-constexpr int kKinds = 5;  // the values of Collective
+constexpr int kKinds = kNumCollectives;
 
 struct Counter {
   std::atomic<int64_t> count{0};
   std::atomic<int64_t> bytes{0};
+  std::atomic<int64_t> index_bytes{0};
 };
 
 Counter* Counters() {
@@ -24,11 +25,12 @@ int Index(Collective c) {
 
 }  // namespace
 
-void RecordCollective(Collective collective, int64_t bytes) {
+void RecordCollective(Collective collective, int64_t bytes, int64_t index_bytes) {
   int i = Index(collective);
   if (i < 0) return;
   Counters()[i].count.fetch_add(1, std::memory_order_relaxed);
   Counters()[i].bytes.fetch_add(bytes, std::memory_order_relaxed);
+  Counters()[i].index_bytes.fetch_add(index_bytes, std::memory_order_relaxed);
 }
 
 CollectiveCounts ReadStats(Collective collective) {
@@ -37,6 +39,7 @@ CollectiveCounts ReadStats(Collective collective) {
   if (i < 0) return out;
   out.count = Counters()[i].count.load(std::memory_order_relaxed);
   out.bytes = Counters()[i].bytes.load(std::memory_order_relaxed);
+  out.index_bytes = Counters()[i].index_bytes.load(std::memory_order_relaxed);
   return out;
 }
 
@@ -44,6 +47,7 @@ void ResetStats() {
   for (int i = 0; i < kKinds; ++i) {
     Counters()[i].count.store(0, std::memory_order_relaxed);
     Counters()[i].bytes.store(0, std::memory_order_relaxed);
+    Counters()[i].index_bytes.store(0, std::memory_order_relaxed);
   }
 }
 

@@ -6,9 +6,10 @@
 // A collective is one executed group: a fused allreduce of many tensors counts once,
 // with the bytes of all of them. Bytes are this rank's payload (allreduce: the
 // tensors reduced; allgather: this rank's input; broadcast: the buffer, on every
-// rank), not the wire traffic of the algorithm the backend chooses (a ring allreduce
-// sends about 2 (N-1)/N times the payload). The control plane's negotiation rounds
-// are not counted. Joined ranks count the collectives they stand in for.
+// rank; sparse: this rank's values and, apart, its indices; a sparse allreduce run
+// as a dense one counts the dense tensor as values), not the wire traffic of the algorithm the
+// backend chooses (a ring allreduce sends about 2 (N-1)/N times the payload). The control plane's
+// negotiation rounds are not counted. Joined ranks count the collectives they stand in for.
 //
 // The counters are per process, not per engine: the C API and the Python extension
 // each hold a default engine, and both report the same process-wide numbers.
@@ -26,10 +27,13 @@ namespace braid {
 struct CollectiveCounts {
   int64_t count = 0;
   int64_t bytes = 0;
+  // Sparse collectives: `bytes` counts this rank's values, `index_bytes` its indices.
+  int64_t index_bytes = 0;
 };
 
-// Adds one executed collective of `bytes` payload bytes (this rank's).
-void RecordCollective(Collective collective, int64_t bytes);
+// Adds one executed collective of `bytes` payload bytes (this rank's) and, for a
+// sparse one, `index_bytes` bytes of indices.
+void RecordCollective(Collective collective, int64_t bytes, int64_t index_bytes = 0);
 
 // The counts for `collective` since start-up or the last ResetStats().
 CollectiveCounts ReadStats(Collective collective);

@@ -73,17 +73,24 @@ void PutMeta(Writer* w, const RequestMeta& m) {
   w->Put<double>(m.prescale);
   w->Put<double>(m.postscale);
   w->PutInts(m.shape);
+  w->Put<int32_t>(static_cast<int32_t>(m.index_dtype));
+  w->Put<int64_t>(m.pairs);
+  w->Put<uint8_t>(m.dense_fallback ? 1 : 0);
 }
 
 bool GetMeta(Reader* r, RequestMeta* m) {
-  int32_t collective = 0, dtype = 0, op = 0;
+  int32_t collective = 0, dtype = 0, op = 0, index_dtype = 0;
+  uint8_t fallback = 0;
   if (!r->GetString(&m->name) || !r->Get(&collective) || !r->Get(&dtype) || !r->Get(&op) ||
       !r->Get(&m->root) || !r->Get(&m->device) || !r->Get(&m->prescale) || !r->Get(&m->postscale) ||
-      !r->GetInts(&m->shape)) {
+      !r->GetInts(&m->shape) || !r->Get(&index_dtype) || !r->Get(&m->pairs) || !r->Get(&fallback)) {
     return false;
   }
-  if (collective < 0 || collective > static_cast<int32_t>(Collective::kJoin)) return false;
-  if (!IsValidDataType(dtype) || !IsValidReduceOp(op)) return false;
+  if (collective < 0 || collective >= kNumCollectives || fallback > 1) return false;
+  if (!IsValidDataType(dtype) || !IsValidReduceOp(op) || !IsValidDataType(index_dtype))
+    return false;
+  m->index_dtype = static_cast<DataType>(index_dtype);
+  m->dense_fallback = fallback == 1;
   m->collective = static_cast<Collective>(collective);
   m->dtype = static_cast<DataType>(dtype);
   m->op = static_cast<ReduceOp>(op);

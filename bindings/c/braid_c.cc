@@ -10,17 +10,6 @@
 #include "bindings/c/default_engine.h"
 #include "core/engine.h"
 
-struct braid_handle_s {
-  std::shared_ptr<braid::Handle> handle;
-  std::once_flag error_once;
-  std::string error;  // set once the operation is done; kept for braid_handle_error
-
-  const char* Error() {
-    std::call_once(error_once, [this] { error = handle->status().message(); });
-    return error.c_str();
-  }
-};
-
 namespace {
 
 using braid::Status;
@@ -111,6 +100,14 @@ Status EnqueueOnDefault(Request request, std::shared_ptr<Handle>* handle) {
 
 int Report(const Status& status) {
   return ::Report(status);
+}
+
+int SubmitToDefault(Request request, braid_handle_t* handle) {
+  return ::Submit(std::move(request), handle);
+}
+
+Status DescribeTensor(const char* name, const braid_tensor_t* tensor, RequestMeta* meta) {
+  return ::DescribeTensor(name, tensor, meta);
 }
 
 }  // namespace braid::capi

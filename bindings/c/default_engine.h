@@ -6,14 +6,36 @@
 
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <string>
 
+#include "braid/braid.h"
 #include "common/status.h"
 #include "core/handle.h"
 #include "core/request.h"
 
+// A C API handle: the engine's handle and its error message, kept for
+// braid_handle_error.
+struct braid_handle_s {
+  std::shared_ptr<braid::Handle> handle;
+  std::once_flag error_once;
+  std::string error;  // set once the operation is done
+
+  const char* Error() {
+    std::call_once(error_once, [this] { error = handle->status().message(); });
+    return error.c_str();
+  }
+};
+
 namespace braid::capi {
+
+// Enqueues `request` on the default engine and, on success, returns a new C handle
+// in *handle; returns the status code (Report).
+int SubmitToDefault(Request request, braid_handle_t* handle);
+
+// Checks a C tensor and fills the name, dtype, device and shape of *meta.
+Status DescribeTensor(const char* name, const braid_tensor_t* tensor, RequestMeta* meta);
 
 // Enqueues on the default engine; kNotInitialized before init and after shutdown.
 Status EnqueueOnDefault(Request request, std::shared_ptr<Handle>* handle);

@@ -1,6 +1,7 @@
 #include "collectives/cuda/cuda_device_ops.h"
 
 #include "collectives/cuda/cuda_check.h"
+#include "collectives/cuda/scatter_add.h"
 
 namespace braid {
 namespace cuda {
@@ -80,6 +81,46 @@ Status CudaDeviceOps::FusionBuffer(int64_t bytes, void** data) {
     BRAID_RETURN_IF_ERROR(DeviceBuffer::Create(device_, bytes, &fusion_));
   }
   *data = fusion_->data();
+  return Status::OK();
+}
+
+Status CudaDeviceOps::Zero(void* data, int64_t bytes) {
+  if (bytes <= 0) return Status::OK();
+  DeviceGuard guard(device_);
+  BRAID_CHECK_CUDA(cudaMemsetAsync(data, 0, static_cast<size_t>(bytes), stream_));
+  return Status::OK();
+}
+
+Status CudaDeviceOps::ScatterAdd(void* dense, int64_t length, int64_t row, DataType dtype,
+                                 const void* indices, DataType index_dtype, const void* values,
+                                 int64_t count, double factor) {
+  DeviceGuard guard(device_);
+  return cuda::ScatterAdd(dense, length, row, dtype, indices, index_dtype, values, count, factor,
+                          stream_);
+}
+
+Status CudaDeviceOps::FindIndexOutOfRange(const void* indices, DataType index_dtype, int64_t count,
+                                          int64_t length, int64_t* position, int64_t* value) {
+  *position = -1;
+  if (count <= 0) return Status::OK();
+  if (!check_) BRAID_RETURN_IF_ERROR(DeviceBuffer::Create(device_, sizeof(uint64_t), &check_));
+  DeviceGuard guard(device_);
+  auto* first = static_cast<unsigned long long*>(check_->data());
+  BRAID_CHECK_CUDA(cudaMemsetAsync(first, 0xff, sizeof(*first), stream_));
+  BRAID_RETURN_IF_ERROR(
+      cuda::FindIndexOutOfRange(indices, index_dtype, count, length, first, stream_));
+  unsigned long long found = 0;
+  BRAID_CHECK_CUDA(cudaMemcpyAsync(&found, first, sizeof(found), cudaMemcpyDeviceToHost, stream_));
+  BRAID_RETURN_IF_ERROR(Synchronize());
+  if (found == ~0ull) return Status::OK();
+  *position = static_cast<int64_t>(found);
+  const size_t width = DataTypeSize(index_dtype);
+  int64_t raw = 0;
+  int32_t raw32 = 0;
+  const char* at = static_cast<const char*>(indices) + *position * static_cast<int64_t>(width);
+  BRAID_CHECK_CUDA(cudaMemcpy(width == 4 ? static_cast<void*>(&raw32) : static_cast<void*>(&raw),
+                              at, width, cudaMemcpyDeviceToHost));
+  *value = width == 4 ? raw32 : raw;
   return Status::OK();
 }
 

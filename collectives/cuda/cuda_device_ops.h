@@ -31,6 +31,12 @@ class CudaDeviceOps : public DeviceOps {
                       int64_t divisor) override;
   Status Allocate(int64_t bytes, bool zero, std::shared_ptr<void>* memory) override;
   Status FusionBuffer(int64_t bytes, void** data) override;
+  Status Zero(void* data, int64_t bytes) override;
+  Status ScatterAdd(void* dense, int64_t length, int64_t row, DataType dtype, const void* indices,
+                    DataType index_dtype, const void* values, int64_t count,
+                    double factor) override;
+  Status FindIndexOutOfRange(const void* indices, DataType index_dtype, int64_t count,
+                             int64_t length, int64_t* position, int64_t* value) override;
 
  private:
   CudaDeviceOps(int device, std::unique_ptr<BatchedCopier> copier)
@@ -40,6 +46,7 @@ class CudaDeviceOps : public DeviceOps {
   int device_;
   std::unique_ptr<BatchedCopier> copier_;
   std::unique_ptr<DeviceBuffer> fusion_;
+  std::unique_ptr<DeviceBuffer> check_;  // the index check's answer (one word)
   cudaStream_t stream_ = nullptr;
   cudaEvent_t producer_reached_ = nullptr;  // ordering only
   cudaEvent_t done_ = nullptr;              // blocking sync: the host sleeps on it

@@ -106,6 +106,38 @@ int braid_allgather_async(const char* name, const braid_tensor_t* input, braid_h
 int braid_broadcast_async(const char* name, const braid_tensor_t* buffer, int root,
                           braid_handle_t* handle);
 
+/* ---- Sparse collectives (docs/sparse.md) ----
+ * Each rank gives k (index, value) pairs, its own k (0 allowed): `indices` is a 1-D
+ * BRAID_INT32 or BRAID_INT64 tensor of k indices into the first dimension of a
+ * dense tensor of shape [length, d1, ..., dn]; `values` has shape [k, d1, ..., dn]
+ * (for a flat dense tensor: [k]) and dtype float16, bfloat16, float32 or float64.
+ * Indices may repeat (within a rank and across ranks): their values add up. An
+ * index outside [0, length) fails the operation with BRAID_ERR_INVALID_ARGUMENT on
+ * every rank, naming the rank that gave it; nothing is written out of bounds.
+ * The dense shape, dtypes, index type, device and op must agree across ranks. */
+
+/* flags for braid_sparse_allreduce_async. */
+#define BRAID_SPARSE_DENSE_FALLBACK 1 /* run as a dense allreduce when that moves fewer bytes */
+
+/* dense = the sum (op BRAID_SUM) or average (BRAID_AVERAGE) over ranks of every
+ * rank's pairs scattered into zeros. `dense->data` is overwritten. */
+int braid_sparse_allreduce_async(const char* name, const braid_tensor_t* indices,
+                                 const braid_tensor_t* values, const braid_tensor_t* dense, int op,
+                                 int flags, braid_handle_t* handle);
+
+/* Every rank's pairs, in rank order, into memory braid owns (read them with
+ * braid_handle_sparse_output). `dense_shape` (dense_ndim extents) is the shape the
+ * indices address. */
+int braid_sparse_allgather_async(const char* name, const braid_tensor_t* indices,
+                                 const braid_tensor_t* values, int dense_ndim,
+                                 const int64_t* dense_shape, braid_handle_t* handle);
+
+/* The output of a finished sparse allgather: every rank's indices and values,
+ * *total_pairs of them, and *rank_pairs (world size entries) with each rank's
+ * count. Valid until the handle is freed; in GPU memory for GPU tensors. */
+int braid_handle_sparse_output(braid_handle_t handle, const void** indices, const void** values,
+                               int64_t* total_pairs, const int64_t** rank_pairs);
+
 /* 1 when the operation has finished (successfully or not), 0 while pending. */
 int braid_poll(braid_handle_t handle);
 /* Blocks until the operation finishes; returns its status. */
@@ -142,11 +174,22 @@ int braid_join(int* last_joined_rank);
  * one collective; negotiation traffic is not counted. */
 
 /* Collective kinds (values match braid::Collective). */
-enum { BRAID_ALLREDUCE = 0, BRAID_ALLGATHER = 1, BRAID_BROADCAST = 2, BRAID_BARRIER = 3 };
+enum {
+  BRAID_ALLREDUCE = 0,
+  BRAID_ALLGATHER = 1,
+  BRAID_BROADCAST = 2,
+  BRAID_BARRIER = 3,
+  BRAID_SPARSE_ALLREDUCE = 5,
+  BRAID_SPARSE_ALLGATHER = 6
+};
 
 /* *count and *bytes (either may be NULL) for `collective` (BRAID_ALLREDUCE ...). Works
  * before init as well. */
 int braid_stats(int collective, int64_t* count, int64_t* bytes);
+/* The index bytes of the sparse collectives (BRAID_SPARSE_ALLREDUCE,
+ * BRAID_SPARSE_ALLGATHER), which braid_stats leaves out: there *bytes counts the
+ * values this rank contributed, here *index_bytes its indices. */
+int braid_sparse_stats(int collective, int64_t* index_bytes);
 /* Sets every counter to zero. */
 int braid_reset_stats(void);
 

@@ -10,5 +10,6 @@ namespace braid::python {
 
 void BindEngine(pybind11::module_& m);
 void BindCollectives(pybind11::module_& m);
+void BindSparse(pybind11::module_& m);
 
 }  // namespace braid::python

@@ -23,11 +23,19 @@ std::vector<Orphan>& Orphans() {
   return *orphans;
 }
 
-// The braid-owned allgather output, exported through the buffer protocol; it keeps
-// the engine handle (and so the pooled buffer) alive.
+// The braid-owned allgather output (or one part of a sparse allgather's), exported
+// through the buffer protocol and DLPack; it keeps the engine handle (and so the
+// buffer) alive.
 struct GatherOutput {
   std::shared_ptr<Handle> handle;
   DataType dtype;
+  int64_t offset = 0;  // bytes into the handle's output
+  std::vector<int64_t> shape;
+
+  const char* data() const {
+    const char* base = handle->output_data();
+    return base == nullptr ? nullptr : base + offset;
+  }
 };
 
 py::buffer_info GatherBuffer(const GatherOutput& out) {
@@ -35,7 +43,7 @@ py::buffer_info GatherBuffer(const GatherOutput& out) {
     ThrowStatus(
         InvalidArgument("the allgather output is in GPU memory: read it through DLPack "
                         "(e.g. torch.from_dlpack), not the buffer protocol"));
-  const auto& shape = out.handle->output_shape();
+  const auto& shape = out.shape;
   auto itemsize = static_cast<py::ssize_t>(DataTypeSize(out.dtype));
   std::vector<py::ssize_t> dims(shape.begin(), shape.end());
   std::vector<py::ssize_t> strides(dims.size());
@@ -45,7 +53,7 @@ py::buffer_info GatherBuffer(const GatherOutput& out) {
     stride *= dims[i];
   }
   static char empty = 0;
-  const char* data = out.handle->output_data();
+  const char* data = out.data();
   return py::buffer_info(const_cast<char*>(data ? data : &empty), itemsize, BufferFormat(out.dtype),
                          static_cast<py::ssize_t>(dims.size()), dims, strides, /*readonly=*/false);
 }
@@ -87,9 +95,9 @@ void DeleteUnusedCapsule(PyObject* capsule) {
 }
 
 py::object GatherDLPack(const GatherOutput& out, const py::args&, const py::kwargs&) {
-  auto* e = new DLPackExport{out.handle, out.handle->output_shape(), {}};
+  auto* e = new DLPackExport{out.handle, out.shape, {}};
   DLTensor& t = e->managed.dl_tensor;
-  t.data = const_cast<char*>(out.handle->output_data());
+  t.data = const_cast<char*>(out.data());
   const int device = out.handle->output_device();
   t.device = device == kCpuDevice ? DLDevice{kDLCPU, 0} : DLDevice{kDLCUDA, device};
   t.ndim = static_cast<int32_t>(e->shape.size());
@@ -136,8 +144,18 @@ void PyHandle::Wait() {
 py::object PyHandle::Result() {
   Wait();
   if (collective == Collective::kJoin) return py::int_(handle->int_result());
+  if (collective == Collective::kSparseAllgather) {
+    const int64_t total = handle->output_shape().empty() ? 0 : handle->output_shape()[0];
+    std::vector<int64_t> values_shape{total};
+    values_shape.insert(values_shape.end(), row_shape.begin(), row_shape.end());
+    py::list pairs;
+    for (int64_t p : handle->pairs()) pairs.append(p);
+    return py::make_tuple(GatherOutput{handle, index_dtype, 0, {total}},
+                          GatherOutput{handle, dtype, handle->values_offset(), values_shape},
+                          pairs);
+  }
   if (collective != Collective::kAllgather) return result;
-  return py::cast(GatherOutput{handle, dtype});
+  return py::cast(GatherOutput{handle, dtype, 0, handle->output_shape()});
 }
 
 void BindHandle(py::module_& m) {

@@ -20,6 +20,10 @@ struct PyHandle {
   std::shared_ptr<Handle> handle;
   Collective collective = Collective::kAllreduce;
   DataType dtype = DataType::kFloat32;
+  // Sparse allgather: the index type and each value's shape (the dense shape
+  // without its first dimension).
+  DataType index_dtype = DataType::kInt32;
+  std::vector<int64_t> row_shape;
   pybind11::object result;                  // output array (allreduce, broadcast)
   std::vector<pybind11::object> keepalive;  // buffers the engine uses
 
@@ -33,7 +37,8 @@ struct PyHandle {
   void Wait();
   // Waits, then returns the output: the output array, for allgather a
   // buffer-protocol object over the braid-owned result, for join the rank that
-  // joined last (an int).
+  // joined last (an int), for a sparse allgather a tuple (indices, values,
+  // pairs per rank).
   pybind11::object Result();
 };
 

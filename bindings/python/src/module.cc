@@ -11,5 +11,6 @@ PYBIND11_MODULE(_C, m) {
   braid::python::BindHandle(m);
   braid::python::BindEngine(m);
   braid::python::BindCollectives(m);
+  braid::python::BindSparse(m);
   braid::python::BindOps(m);
 }
