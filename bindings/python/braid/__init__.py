@@ -63,9 +63,11 @@ barrier = _C.barrier
 
 def stats():
     """This process's communication counters: for each collective kind ("allreduce",
-    "allgather", "broadcast", "barrier") {"count": collectives run, "bytes": this
-    rank's payload bytes}, since start-up or reset_stats(). A fused group counts once;
-    negotiation traffic is not counted (docs/stats.md)."""
+    "allgather", "broadcast", "barrier", "sparse_allreduce", "sparse_allgather")
+    {"count": collectives run, "bytes": this rank's payload bytes}, since start-up or
+    reset_stats(); the sparse kinds count values in "bytes" and indices in
+    "index_bytes". A fused group counts once; negotiation traffic is not counted
+    (docs/stats.md)."""
     return _C.stats()
 
 
@@ -112,11 +114,12 @@ _atexit.register(_C.shutdown)
 class Handle:
     """An operation in flight; pass it to synchronize() or poll()."""
 
-    __slots__ = ("_h", "_gather")
+    __slots__ = ("_h", "_gather", "_sparse_gather")
 
-    def __init__(self, h, gather=False):
+    def __init__(self, h, gather=False, sparse_gather=False):
         self._h = h
         self._gather = gather
+        self._sparse_gather = sparse_gather
 
 
 def poll(handle):
@@ -127,7 +130,22 @@ def poll(handle):
 def synchronize(handle):
     """Waits for the operation and returns its output; raises BraidError on failure."""
     out = handle._h.result()
+    if handle._sparse_gather:
+        indices, values, pairs = out
+        return _host_array(indices), _host_array(values), list(pairs)
     return _np.asarray(out) if handle._gather else out
+
+
+def _host_array(out):
+    # A GPU result has no buffer protocol: hand it over as it is (DLPack).
+    try:
+        return _np.asarray(out)
+    except BufferError:
+        return out
+    except Exception as e:  # noqa: BLE001  (the binding raises BraidInvalidArgument)
+        if isinstance(e, BraidError):
+            return out
+        raise
 
 
 def _empty_like(tensor):
@@ -196,6 +214,37 @@ def broadcast_async(tensor, root_rank, name=None):
 
 def broadcast(tensor, root_rank, name=None):
     return synchronize(broadcast_async(tensor, root_rank, name))
+
+
+def sparse_allreduce_async(indices, values, dense, name=None, op=Average, dense_fallback=True):
+    """Starts a sparse allreduce: `dense` (written, any shape [length, ...]) becomes the
+    sum (op=Sum) or average (op=Average) over ranks of every rank's pairs, each pair an
+    index into dense's first dimension (`indices`: k int32 or int64) and a row
+    (`values`: shape [k] + dense.shape[1:]). k may differ between ranks; repeated
+    indices add up. With `dense_fallback` the ranks run a dense allreduce instead when
+    their pairs outweigh it (the same sums). synchronize() returns `dense`
+    (docs/sparse.md)."""
+    h = _C.sparse_allreduce_async(_name("sparse_allreduce", name), indices, values, dense, op,
+                                  bool(dense_fallback))
+    return Handle(h)
+
+
+def sparse_allreduce(indices, values, dense, name=None, op=Average, dense_fallback=True):
+    return synchronize(sparse_allreduce_async(indices, values, dense, name, op, dense_fallback))
+
+
+def sparse_allgather_async(indices, values, dense_shape, name=None):
+    """Starts a sparse allgather: every rank's (index, value) pairs, in rank order.
+    `dense_shape` is the shape the indices address (its first dimension bounds them).
+    synchronize() returns (indices, values, pairs per rank) as numpy arrays (host) or
+    DLPack-capable arrays (GPU)."""
+    h = _C.sparse_allgather_async(_name("sparse_allgather", name), indices, values,
+                                  [int(d) for d in dense_shape])
+    return Handle(h, sparse_gather=True)
+
+
+def sparse_allgather(indices, values, dense_shape, name=None):
+    return synchronize(sparse_allgather_async(indices, values, dense_shape, name))
 
 
 from . import ops  # noqa: E402,F401  (after _C and _name, which it uses)

@@ -141,15 +141,19 @@ std::unique_ptr<PyRestart> MakeSlowMo(const std::string& name, int64_t period, d
 
 py::dict Stats() {
   py::dict out;
-  const std::pair<const char*, Collective> kinds[] = {{"allreduce", Collective::kAllreduce},
-                                                      {"allgather", Collective::kAllgather},
-                                                      {"broadcast", Collective::kBroadcast},
-                                                      {"barrier", Collective::kBarrier}};
+  const std::pair<const char*, Collective> kinds[] = {
+      {"allreduce", Collective::kAllreduce},
+      {"allgather", Collective::kAllgather},
+      {"broadcast", Collective::kBroadcast},
+      {"barrier", Collective::kBarrier},
+      {"sparse_allreduce", Collective::kSparseAllreduce},
+      {"sparse_allgather", Collective::kSparseAllgather}};
   for (const auto& [key, c] : kinds) {
     CollectiveCounts counts = ReadStats(c);
     py::dict d;
     d["count"] = counts.count;
     d["bytes"] = counts.bytes;
+    if (IsSparse(c)) d["index_bytes"] = counts.index_bytes;
     out[key] = d;
   }
   return out;
