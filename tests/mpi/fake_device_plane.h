@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "collectives/cpu/reduce.h"
+#include "collectives/cpu/scatter_add.h"
 #include "collectives/device_plane.h"
 
 namespace fake {
@@ -194,6 +195,26 @@ class Ops : public braid::DeviceOps {
     if (Fails(InjectedFaults().fusion_buffer)) return Injected("no device fusion buffer");
     if (static_cast<int64_t>(fusion_.size()) < bytes) fusion_.resize(static_cast<size_t>(bytes));
     *data = fusion_.data();
+    return braid::Status::OK();
+  }
+  // The sparse kernels: the host's, queued on the stream like a device's.
+  braid::Status Zero(void* data, int64_t bytes) override {
+    stream_.Queue([=] { std::memset(data, 0, static_cast<size_t>(bytes)); });
+    return braid::Status::OK();
+  }
+  braid::Status ScatterAdd(void* dense, int64_t length, int64_t row, braid::DataType dtype,
+                           const void* indices, braid::DataType index_dtype, const void* values,
+                           int64_t count, double factor) override {
+    stream_.Queue([=] {
+      braid::cpu::ScatterAdd(dense, length, row, dtype, indices, index_dtype, values, count,
+                             factor);
+    });
+    return braid::Status::OK();
+  }
+  braid::Status FindIndexOutOfRange(const void* indices, braid::DataType index_dtype, int64_t count,
+                                    int64_t length, int64_t* position, int64_t* value) override {
+    stream_.Drain();  // after what the stream had queued, as on a device
+    *position = braid::cpu::FindIndexOutOfRange(indices, index_dtype, count, length, value);
     return braid::Status::OK();
   }
 
