@@ -53,6 +53,8 @@ from .mpi_ops import (  # noqa: F401
     grouped_allreduce_async_,
     join,
     poll,
+    sparse_allreduce,
+    sparse_allreduce_async,
     synchronize,
 )
 from .optimizer import DistributedOptimizer  # noqa: F401

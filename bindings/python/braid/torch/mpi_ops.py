@@ -13,6 +13,7 @@ import torch
 
 import braid as _braid
 
+from . import sparse as _sparse
 from .compression import Compression
 
 _C = _braid._C
@@ -141,9 +142,14 @@ def _allreduce_handle(tensors, outputs, names, op, prescale, postscale, group):
 
 def allreduce_async(tensor, average=None, name=None, op=None, prescale_factor=1.0,
                     postscale_factor=1.0, process_set=global_process_set):
-    """Starts an allreduce of `tensor` into a new tensor; the input is left as it is."""
+    """Starts an allreduce of `tensor` into a new tensor; the input is left as it is.
+    A torch.sparse_coo tensor goes to sparse_allreduce_async (op Sum or Average, no
+    scale factors)."""
     _check_process_set(process_set)
     op = _resolve_op(op, average)
+    if tensor.is_sparse:
+        _sparse.check_op(op, prescale_factor, postscale_factor, "allreduce")
+        return _sparse_allreduce_handle(tensor, name, op)
     output = torch.empty_like(tensor, memory_format=torch.contiguous_format)
     return _allreduce_handle([tensor], [output], [_op_name("allreduce", name)], op,
                              prescale_factor, postscale_factor, group=False)
@@ -154,6 +160,7 @@ def allreduce_async_(tensor, average=None, name=None, op=None, prescale_factor=1
     """Starts an in-place allreduce of `tensor`."""
     _check_process_set(process_set)
     op = _resolve_op(op, average)
+    _check_not_sparse(tensor, "allreduce_async_")
     return _allreduce_handle([tensor], [None], [_op_name("allreduce", name)], op,
                              prescale_factor, postscale_factor, group=False)
 
@@ -177,10 +184,15 @@ class _AllreduceFunction(torch.autograd.Function):
 
 def allreduce(tensor, average=None, name=None, compression=Compression.none, op=None,
               prescale_factor=1.0, postscale_factor=1.0, process_set=global_process_set):
-    """Averages (or sums, ...) `tensor` over all ranks; differentiable."""
+    """Averages (or sums, ...) `tensor` over all ranks; differentiable. A
+    torch.sparse_coo tensor gives sparse_allreduce's result (not differentiable)."""
     _check_process_set(process_set)
     op = _resolve_op(op, average)
     compressed, ctx = compression.compress(tensor)
+    if tensor.is_sparse:
+        _sparse.check_op(op, prescale_factor, postscale_factor, "allreduce")
+        reduced = synchronize(_sparse_allreduce_handle(compressed, name, op))
+        return compression.decompress(reduced, ctx)
     reduced = _AllreduceFunction.apply(compressed, name, op, prescale_factor, postscale_factor)
     return compression.decompress(reduced, ctx)
 
@@ -190,6 +202,40 @@ def allreduce_(tensor, average=None, name=None, op=None, prescale_factor=1.0,
     """Allreduces `tensor` in place and returns it."""
     return synchronize(allreduce_async_(tensor, average, name, op, prescale_factor,
                                         postscale_factor, process_set))
+
+
+def _check_not_sparse(tensor, what):
+    if tensor.is_sparse:
+        raise ValueError("%s: in-place and grouped allreduces take dense tensors; reduce a "
+                         "torch.sparse_coo tensor with allreduce, allreduce_async or "
+                         "sparse_allreduce" % what)
+
+
+def _sparse_allreduce_handle(tensor, name, op):
+    _sparse.check_sparse(tensor, "sparse_allreduce")
+    part, finish = _sparse.submit(tensor, _op_name("sparse_allreduce", name), op,
+                                  _stream_of(tensor))
+    return Handle([part], finish)
+
+
+def sparse_allreduce_async(tensor, name=None, op=Average, process_set=global_process_set):
+    """Starts the allreduce of a torch.sparse_coo tensor (any sparse_dim, float16,
+    bfloat16, float32 or float64 values); op is Sum or Average. synchronize() returns
+    a coalesced sparse tensor of the same shape, dtype and device whose dense form is
+    the sum (average) over ranks of every rank's tensor, and whose rows are the union
+    of the rows the ranks had: a row some rank had is in the result also where the
+    values add up to zero, as a single process would have had it (what
+    torch.optim.SparseAdam needs). The ranks' tensors must have the same shape and
+    dtype; repeated indices add up."""
+    _check_process_set(process_set)
+    op = _resolve_op(op, None, "sparse_allreduce")
+    _sparse.check_op(op)
+    return _sparse_allreduce_handle(tensor, name, op)
+
+
+def sparse_allreduce(tensor, name=None, op=Average, process_set=global_process_set):
+    """The blocking form of sparse_allreduce_async: returns the reduced sparse tensor."""
+    return synchronize(sparse_allreduce_async(tensor, name, op, process_set))
 
 
 def _group_names(kind, name, count):
@@ -204,6 +250,8 @@ def grouped_allreduce_async(tensors, average=None, name=None, op=None, prescale_
     synchronize() returns the list of reduced tensors."""
     _check_process_set(process_set)
     op = _resolve_op(op, average)
+    for t in tensors:
+        _check_not_sparse(t, "grouped_allreduce")
     outputs = [torch.empty_like(t, memory_format=torch.contiguous_format) for t in tensors]
     return _allreduce_handle(list(tensors), outputs, _group_names("allreduce", name,
                                                                   len(tensors)),
@@ -215,6 +263,8 @@ def grouped_allreduce_async_(tensors, average=None, name=None, op=None, prescale
     """The in-place form of grouped_allreduce_async."""
     _check_process_set(process_set)
     op = _resolve_op(op, average)
+    for t in tensors:
+        _check_not_sparse(t, "grouped_allreduce")
     return _allreduce_handle(list(tensors), [None] * len(tensors),
                              _group_names("allreduce", name, len(tensors)), op,
                              prescale_factor, postscale_factor, group=True)

@@ -12,12 +12,11 @@ import warnings
 
 import torch
 
+from . import sparse as _sparse
 from .compression import Compression
-import braid as _braid
-
-from .mpi_ops import (Adasum, Average, Handle, _check_process_set, _resolve_op,
-                      allgather_async, allreduce_async_, global_process_set,
-                      grouped_allreduce_async_, synchronize)
+from .mpi_ops import (Adasum, Average, Handle, Sum, _check_process_set, _resolve_op,
+                      allreduce_async_, global_process_set, grouped_allreduce_async_,
+                      sparse_allreduce_async, synchronize)
 
 _TOO_MANY_PASSES = ("Gradients were computed more than backward_passes_per_step times "
                     "before call to step(). Increase backward_passes_per_step to "
@@ -105,7 +104,8 @@ class _DistributedOptimizer:
         self._unit_of = {p: u for u in self._units for p in u}
         self._delay = {p: backward_passes_per_step for p in params}
         self._ready = {u: set() for u in self._units}
-        self._inflight = {}  # unit -> (handle, [ctx per param])
+        self._inflight = {}  # unit -> [(params, handle, [ctx per param])]
+        self._sparse_dim = {}  # param -> sparse_dim of the sparse gradients it had
         self._synchronized = False
         self._should_synchronize = True
         self._hook_handles = [self._register_hook(p) for p in params]
@@ -135,31 +135,71 @@ class _DistributedOptimizer:
         return 1.0, 1.0
 
     def _submit(self, unit):
-        grads = [self._dense_grad(p) for p in unit]
-        if any(g.is_sparse for g in grads):
-            name = self._parameter_names[unit[0]]
-            self._inflight[unit] = (_sparse_average(grads[0], name), [None])
-            return
-        pre, post = self._scales()
-        compressed, ctxs = zip(*[self._compression.compress(g) for g in grads])
-        names = [self._parameter_names[p] for p in unit]
-        if len(unit) == 1:
-            handle = allreduce_async_(compressed[0], name=names[0], op=self.op,
-                                      prescale_factor=pre, postscale_factor=post)
-        else:
-            handle = grouped_allreduce_async_(list(compressed), name="group." + names[0],
-                                              op=self.op, prescale_factor=pre,
-                                              postscale_factor=post)
-        self._inflight[unit] = (handle, list(ctxs))
+        grads = [self._grad(p) for p in unit]
+        parts = []
+        dense = [(p, g) for p, g in zip(unit, grads) if not g.is_sparse]
+        for p, g in zip(unit, grads):
+            if g.is_sparse:
+                parts.append(((p,), self._submit_sparse(p, g), [None]))
+        if dense:
+            params, tensors = zip(*dense)
+            pre, post = self._scales()
+            compressed, ctxs = zip(*[self._compression.compress(g) for g in tensors])
+            names = [self._parameter_names[p] for p in params]
+            if len(params) == 1:
+                handle = allreduce_async_(compressed[0], name=names[0], op=self.op,
+                                          prescale_factor=pre, postscale_factor=post)
+            else:
+                handle = grouped_allreduce_async_(list(compressed), name="group." + names[0],
+                                                  op=self.op, prescale_factor=pre,
+                                                  postscale_factor=post)
+            parts.append((params, handle, list(ctxs)))
+        self._inflight[unit] = parts
 
-    def _dense_grad(self, p):
+    def _submit_sparse(self, p, grad):
+        """The exchange of a sparse gradient; its result is a sparse gradient with the
+        rows any rank had (see braid.torch.sparse)."""
+        name = self._parameter_names[p]
+        if self.op not in (Average, Sum):
+            raise ValueError("DistributedOptimizer: sparse gradients are reduced with "
+                             "op=Average or op=Sum only")
+        if not self._sparse_as_dense:
+            # The sum is scaled once: gradient_predivide_factor changes nothing here.
+            return sparse_allreduce_async(grad, name=name, op=self.op)
+        # Dense on the wire: the values with each row's presence mark, so the result
+        # gets back the rows any rank had.
+        _sparse.check_sparse(grad, "DistributedOptimizer")
+        layout = _sparse.Layout(grad)
+        buf = _sparse.dense_rows_of(grad, layout)
+        pre, post = self._scales()
+        compressed, ctx = self._compression.compress(buf)
+        inner = allreduce_async_(compressed, name=name, op=self.op, prescale_factor=pre,
+                                 postscale_factor=post)
+
+        def finish(_):
+            reduced = self._compression.decompress(synchronize(inner), ctx)
+            return _sparse.to_sparse(reduced, layout)
+
+        return Handle([], finish)
+
+    def _grad(self, p):
         if p.grad is None:
-            # Unused here this step, perhaps used on another rank: contribute zeros.
-            p.grad = torch.zeros_like(p)
+            # Unused here this step, perhaps used on another rank: contribute zeros
+            # (no rows, for a parameter whose gradients are sparse).
+            p.grad = self._no_grad(p)
             p._braid_grad_was_none = True
-        if p.grad.is_sparse and self._sparse_as_dense:
-            p.grad = p.grad.to_dense()
+        elif p.grad.is_sparse:
+            self._sparse_dim[p] = p.grad.sparse_dim()
         return p.grad
+
+    def _no_grad(self, p):
+        sparse_dim = self._sparse_dim.get(p)
+        if sparse_dim is None:
+            return torch.zeros_like(p)
+        return torch.sparse_coo_tensor(
+            torch.zeros((sparse_dim, 0), dtype=torch.int64, device=p.device),
+            torch.zeros((0,) + tuple(p.shape[sparse_dim:]), dtype=p.dtype, device=p.device),
+            p.shape, check_invariants=False)
 
     def synchronize(self):
         """Waits for every gradient's allreduce (submitting those whose hooks did not
@@ -167,11 +207,12 @@ class _DistributedOptimizer:
         for unit in self._units:
             if unit not in self._inflight:
                 self._submit(unit)
-        for unit, (handle, ctxs) in list(self._inflight.items()):
-            outputs = synchronize(handle)
-            outputs = outputs if isinstance(outputs, list) else [outputs]
-            for p, out, ctx in zip(unit, outputs, ctxs):
-                self._write_grad(p, out, ctx)
+        for parts in list(self._inflight.values()):
+            for params, handle, ctxs in parts:
+                outputs = synchronize(handle)
+                outputs = outputs if isinstance(outputs, list) else [outputs]
+                for p, out, ctx in zip(params, outputs, ctxs):
+                    self._write_grad(p, out, ctx)
         for p in self._delay:
             self._delay[p] = self.backward_passes_per_step
         for ready in self._ready.values():
@@ -215,22 +256,6 @@ class _DistributedOptimizer:
         return super(self.__class__, self).zero_grad(*args, **kwargs)
 
 
-def _sparse_average(grad, name):
-    """Averages a sparse gradient: allgathers indices and values; summing duplicate
-    indices happens when the result is coalesced."""
-    grad = grad.coalesce()
-    indices = allgather_async(grad.indices().t().contiguous(), name=name + ".indices")
-    values = allgather_async(grad.values().contiguous(), name=name + ".values")
-    shape = grad.shape
-
-    def finish(_):
-        idx, val = synchronize(indices), synchronize(values)
-        return torch.sparse_coo_tensor(idx.t(), val / _braid.size(), shape,
-                                       check_invariants=True).coalesce()
-
-    return Handle([], finish)
-
-
 def DistributedOptimizer(optimizer, named_parameters=None, compression=Compression.none,
                          backward_passes_per_step=1, op=Average, gradient_predivide_factor=1.0,
                          num_groups=0, groups=None, sparse_as_dense=False,
@@ -245,7 +270,11 @@ def DistributedOptimizer(optimizer, named_parameters=None, compression=Compressi
     by size/factor after it.
     groups: an int (split the parameters into that many allreduce groups) or a list
     of lists of parameters, each submitted as one group.
-    sparse_as_dense: turn sparse gradients dense before the allreduce."""
+    sparse_as_dense: exchange sparse gradients as dense ones (one allreduce of the
+    dense form, fused with the others); the optimizer still gets a sparse gradient.
+    Either way a sparse gradient comes back sparse, with the rows any rank had
+    (braid.torch.sparse_allreduce), so torch.optim.SparseAdam steps the rows a single
+    process on the concatenated batch would."""
     _check_process_set(process_set)
     if op == Adasum:
         raise NotImplementedError("braid does not implement Adasum; use op=hvd.Average "
