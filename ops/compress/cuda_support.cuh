@@ -1,0 +1,62 @@
+// Helpers of the compress ops' CUDA files: the error model, the current device,
+// launch sizes and stream-ordered scratch memory.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <string>
+
+#include "common/status.h"
+
+namespace braid::compress::cuda {
+
+constexpr int kThreads = 256;
+constexpr int64_t kMaxBlocks = 1024;  // grid-stride loops: enough to fill the device
+
+inline int BlocksFor(int64_t n) {
+  const int64_t blocks = (n + kThreads - 1) / kThreads;
+  return static_cast<int>(blocks < 1 ? 1 : (blocks < kMaxBlocks ? blocks : kMaxBlocks));
+}
+
+inline Status Check(cudaError_t err, const char* what) {
+  if (err == cudaSuccess) return Status::OK();
+  return BackendError(std::string("compress kernels: ") + what + ": " + cudaGetErrorString(err));
+}
+
+// Runs `f` with `device` current, restoring the caller's device afterwards.
+template <typename F>
+Status OnDevice(int device, F f) {
+  int previous = 0;
+  BRAID_RETURN_IF_ERROR(Check(cudaGetDevice(&previous), "cudaGetDevice"));
+  if (previous != device) BRAID_RETURN_IF_ERROR(Check(cudaSetDevice(device), "cudaSetDevice"));
+  Status st = f();
+  if (previous != device) cudaSetDevice(previous);
+  return st;
+}
+
+// Scratch memory ordered on a stream: freed (cudaFreeAsync) after the work queued
+// on the stream before the destructor, so kernels still running may use it.
+class Scratch {
+ public:
+  Scratch(cudaStream_t stream) : stream_(stream) {}
+  ~Scratch() {
+    if (data_ != nullptr) cudaFreeAsync(data_, stream_);
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+
+  Status Allocate(size_t bytes) {
+    return Check(cudaMallocAsync(&data_, bytes > 0 ? bytes : 1, stream_), "cudaMallocAsync");
+  }
+  template <typename T>
+  T* As(size_t byte_offset = 0) const {
+    return reinterpret_cast<T*>(static_cast<char*>(data_) + byte_offset);
+  }
+
+ private:
+  cudaStream_t stream_;
+  void* data_ = nullptr;
+};
+
+}  // namespace braid::compress::cuda
