@@ -66,6 +66,7 @@ void RunAllreduceSweep(const Context& context);
 void RunAllgatherSweep(const Context& context);
 void RunBroadcastSweep(const Context& context);
 void RunFusion(const Context& context);
+void RunSparseSweep(const Context& context);
 
 }  // namespace bench
 

@@ -64,6 +64,18 @@ void EngineBroadcast(const std::string& name, void* data, int64_t count, int dty
   WaitAndFree(handle, name);
 }
 
+void EngineSparseAllreduce(const std::string& name, const void* indices, const void* values,
+                           int64_t pairs, void* dense, int64_t length, int dtype, int op, int flags,
+                           const Placement& where) {
+  Tensor1D i(indices, pairs, BRAID_INT32, where), v(values, pairs, dtype, where);
+  Tensor1D d(dense, length, dtype, where);
+  braid_handle_t handle = nullptr;
+  const int rc = braid_sparse_allreduce_async(name.c_str(), &i.tensor, &v.tensor, &d.tensor, op,
+                                              flags, &handle);
+  if (rc != BRAID_OK) EngineFailure(rc, "braid_sparse_allreduce_async", name, nullptr);
+  WaitAndFree(handle, name);
+}
+
 void EngineAllgather(const std::string& name, const void* input, int64_t count, int dtype,
                      const Placement& where, const OutputCheck& check) {
   Tensor1D t(input, count, dtype, where);

@@ -36,6 +36,12 @@ void EngineAllreduce(const std::string& name, void* data, int64_t count, int dty
 void EngineBroadcast(const std::string& name, void* data, int64_t count, int dtype, int root,
                      const Placement& where);
 
+// One sparse allreduce of `pairs` (int32 index, value) pairs into `dense`
+// (`length` elements), with braid_sparse_allreduce_async's `flags`.
+void EngineSparseAllreduce(const std::string& name, const void* indices, const void* values,
+                           int64_t pairs, void* dense, int64_t length, int dtype, int op, int flags,
+                           const Placement& where);
+
 // One allgather of `count` elements per rank. When `check` is set, it is called
 // with braid's output (valid until the handle is freed; in device memory for a
 // device tensor) and its element count, -1 when the output is not 1-D.

@@ -83,6 +83,8 @@ void Dispatch(const bench::Context& context) {
       return bench::RunAllgatherSweep(context);
     case bench::Collective::kBroadcast:
       return bench::RunBroadcastSweep(context);
+    case bench::Collective::kSparse:
+      return bench::RunSparseSweep(context);
   }
 }
 

@@ -1,5 +1,6 @@
 #include "options.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -101,9 +102,28 @@ bool SetCollective(const std::string& v, Options* o) {
     o->collective = Collective::kAllgather;
   else if (v == "broadcast" || v == "bcast")
     o->collective = Collective::kBroadcast;
+  else if (v == "sparse" || v == "sparse_allreduce")
+    o->collective = Collective::kSparse;
   else
     return false;
   return true;
+}
+
+// "0.1,0.01": fractions in (0, 1].
+bool SetDensities(const std::string& v, Options* o) {
+  std::vector<double> out;
+  size_t start = 0;
+  while (start <= v.size()) {
+    const size_t end = std::min(v.find(',', start), v.size());
+    const std::string item = v.substr(start, end - start);
+    char* stop = nullptr;
+    const double d = std::strtod(item.c_str(), &stop);
+    if (item.empty() || *stop != '\0' || !(d > 0 && d <= 1)) return false;
+    out.push_back(d);
+    start = end + 1;
+  }
+  o->densities = out;
+  return !out.empty();
 }
 
 bool SetDevice(const std::string& v, Options* o) {
@@ -132,7 +152,8 @@ const std::vector<Flag>& Flags() {
        IntSetter(&Options::step_factor, 2, 1024)},
       {"dtype", 'd', true, DTypeNames(), SetDType},
       {"op", 'o', true, "sum, average (avg), min, max or prod (product)", SetOp},
-      {"collective", 'c', true, "allreduce, allgather or broadcast", SetCollective},
+      {"collective", 'c', true, "allreduce, allgather, broadcast or sparse", SetCollective},
+      {"densities", 0, true, "fractions in (0, 1] such as 0.1,0.001", SetDensities},
       {"root", 'r', true, "a rank >= 0", IntSetter(&Options::root, 0, 1 << 30)},
       {"warmup", 'w', true, "an integer from 0 to 100000", IntSetter(&Options::warmup, 0, 100000)},
       {"iters", 'n', true, "an integer from 1 to 1000000", IntSetter(&Options::iters, 1, 1000000)},
@@ -193,6 +214,16 @@ bool CheckCombination(const Options& o, std::string* error) {
   }
   if (o.mode == Mode::kFusion && o.collective != Collective::kAllreduce) {
     *error = "--fusion measures allreduce only; drop --collective";
+    return false;
+  }
+  if (o.collective == Collective::kSparse && o.dtype->braid != BRAID_FLOAT32 &&
+      o.dtype->braid != BRAID_FLOAT64 && o.dtype->braid != BRAID_FLOAT16 &&
+      o.dtype->braid != BRAID_BFLOAT16) {
+    *error = "-c sparse sends float values: use --dtype float32, float64, float16 or bfloat16";
+    return false;
+  }
+  if (o.collective == Collective::kSparse && o.op != BRAID_SUM && o.op != BRAID_AVERAGE) {
+    *error = "-c sparse sums or averages: use --op sum or avg";
     return false;
   }
   if (o.kernels && o.device != Device::kCuda) {
@@ -287,6 +318,8 @@ const char* CollectiveName(Collective c) {
       return "allgather";
     case Collective::kBroadcast:
       return "broadcast";
+    case Collective::kSparse:
+      return "sparse_allreduce";
   }
   return "?";
 }

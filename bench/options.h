@@ -11,7 +11,7 @@
 namespace bench {
 
 enum class Mode { kSweep, kFusion };
-enum class Collective { kAllreduce, kAllgather, kBroadcast };
+enum class Collective { kAllreduce, kAllgather, kBroadcast, kSparse };
 enum class Device { kCpu, kCuda };
 
 struct Options {
@@ -33,6 +33,8 @@ struct Options {
   bool kernels = false;      // --kernels: the GPU pack/unpack kernels instead (kernels.h)
   int64_t kernel_count = 0;  // --count: tensors of the one batch shape; 0: default shapes
   int64_t kernel_bytes = 0;  // --bytes: bytes per tensor of that shape
+  // -c sparse: the fractions of the dense length each rank sends as pairs.
+  std::vector<double> densities = {0.1, 0.01, 0.001, 0.0001};
   std::string json_path;
   bool help = false;
 };

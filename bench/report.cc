@@ -249,7 +249,7 @@ void Report::PrintEnd() const {
 }
 
 int64_t Report::TotalWrong() const {
-  int64_t wrong = 0;
+  int64_t wrong = extra_wrong_;
   for (const Row& r : rows_) wrong += r.engine.wrong + r.raw.wrong + r.raw_separate.wrong;
   return wrong;
 }

@@ -75,6 +75,8 @@ class Report {
   void PrintEnd() const;
 
   int64_t TotalWrong() const;
+  // Wrong elements found by a mode with rows of its own (-c sparse).
+  void AddWrong(int64_t wrong) { extra_wrong_ += wrong; }
   const std::vector<Row>& rows() const { return rows_; }
   // JSON of the settings and every row (report_json.cc).
   std::string Json() const;
@@ -85,6 +87,7 @@ class Report {
   int ranks_;
   bool printer_;
   std::vector<Row> rows_;
+  int64_t extra_wrong_ = 0;
 };
 
 }  // namespace bench
