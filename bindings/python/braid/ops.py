@@ -17,7 +17,28 @@ docs/local_sgd.md, docs/pr_sgd_momentum.md and docs/slowmo.md.
 
 Every rank must create the same ops in the same order (unnamed ops are numbered)
 and step them equally often. An op is used by one thread at a time.
+
+The selection kernels of the sparse methods work on one flat array (float16,
+bfloat16, float32 or float64; any C-contiguous shape is read as flat) in host
+memory or on a GPU, and are local (no communication):
+
+- ``topk(x, k)``: exact top-k by magnitude;
+- ``threshold_topk(x, k, sample_fraction, seed)``: DGC's sampled threshold;
+- ``random_k(x, k, seed)``: k indices from the seed alone;
+- ``segmented_topk(x, offsets, k | density | global_k)``: per tensor of a fused
+  buffer, or one k over all of it;
+- ``error_feedback(memory, grad, a, d, b)``: memory += a * grad + b * d, in place;
+- ``extract_sent(memory, indices)``: the sent values, zeroed in the memory.
+
+A selection returns ``(indices, values)`` with the indices ascending and the
+values x[indices] (signed). |x| orders the elements, NaN above +-inf above every
+number, ties by the smaller index, the same on the host and on a GPU. Outputs are
+allocated like x (torch or numpy) unless given; indices are int32 when every index
+fits, else int64 (``index_dtype`` chooses). On a GPU the work is queued on
+``stream`` (default: torch's current stream). See docs/selection.md.
 """
+
+import collections as _collections
 
 import braid as _braid
 
@@ -142,3 +163,149 @@ def BMUF(period, block_momentum, block_lr=1.0, nesterov=True, name=None):
 def device_kernels_available():
     """Whether this build can run the restart ops on GPU buffers."""
     return bool(_C.restart_device_kernels_registered())
+
+
+# --- selection kernels (ops/compress) ---------------------------------------------
+
+ThresholdInfo = _collections.namedtuple("ThresholdInfo",
+                                        ["selected", "candidates", "rounds", "threshold"])
+ThresholdInfo.__doc__ = """What threshold_topk did: entries written (min(k, candidates)),
+elements at or above the final threshold, counting rounds, and the threshold."""
+
+_INT32_MAX = 2**31 - 1
+
+
+def _is_torch(x):
+    return type(x).__module__.startswith("torch")
+
+
+def _numel(x):
+    if _is_torch(x):
+        return x.numel()
+    return int(x.size)
+
+
+def _int_dtype(x, n, index_dtype):
+    name = index_dtype
+    if name is None:
+        name = "int32" if n - 1 <= _INT32_MAX else "int64"
+    name = str(name).replace("torch.", "")
+    if name not in ("int32", "int64"):
+        raise ValueError("index_dtype must be int32 or int64, not %r" % (index_dtype,))
+    if _is_torch(x):
+        import torch
+        return getattr(torch, name)
+    import numpy
+    return numpy.dtype(name)
+
+
+def _empty(x, count, dtype):
+    if _is_torch(x):
+        import torch
+        return torch.empty(count, dtype=dtype, device=x.device)
+    import numpy
+    return numpy.empty(count, dtype=dtype)
+
+
+def _stream(x, stream):
+    if stream is not None:
+        return int(stream)
+    if _is_torch(x) and x.is_cuda:
+        import torch
+        return torch.cuda.current_stream(x.device).cuda_stream
+    return 0
+
+
+def _threads(num_threads):
+    return 0 if num_threads is None else int(num_threads)
+
+
+def _outputs(x, k, indices_out, values_out, index_dtype):
+    if indices_out is None:
+        indices_out = _empty(x, k, _int_dtype(x, _numel(x), index_dtype))
+    if values_out is None:
+        values_out = _empty(x, k, x.dtype)
+    return indices_out, values_out
+
+
+def topk(x, k, indices_out=None, values_out=None, index_dtype=None, num_threads=None,
+         stream=None):
+    """Exact top-k of |x|: (indices ascending, x[indices]). 0 <= k <= x's size."""
+    k = int(k)
+    indices_out, values_out = _outputs(x, k, indices_out, values_out, index_dtype)
+    _C.compress_topk(x, k, indices_out, values_out, _threads(num_threads), _stream(x, stream))
+    return indices_out, values_out
+
+
+def threshold_topk(x, k, sample_fraction=0.01, seed=0, max_rounds=10, indices_out=None,
+                   values_out=None, index_dtype=None, num_threads=None, stream=None):
+    """DGC's selection: the threshold of a sample (sample_fraction of x at positions
+    drawn from `seed`), adapted x1.3 / x0.8 for at most max_rounds counting rounds,
+    then trimmed to k. Returns (indices, values, ThresholdInfo); the entries are the
+    first min(k, candidates) of the exact top-k order (fewer than k only when the
+    rounds ran out below k; the arrays returned are cut to that length). On a GPU
+    the host waits for each round's count."""
+    k = int(k)
+    indices_out, values_out = _outputs(x, k, indices_out, values_out, index_dtype)
+    info = ThresholdInfo(*_C.compress_threshold_topk(
+        x, k, indices_out, values_out, float(sample_fraction), int(seed), int(max_rounds),
+        _threads(num_threads), _stream(x, stream)))
+    return indices_out[:info.selected], values_out[:info.selected], info
+
+
+def random_k(x, k, seed, indices_out=None, values_out=None, index_dtype=None, stream=None):
+    """k distinct indices drawn from `seed` alone (the same on every rank), ascending,
+    and x at them. On a GPU the indices are drawn on the host and copied (the host
+    waits for the copy)."""
+    k = int(k)
+    indices_out, values_out = _outputs(x, k, indices_out, values_out, index_dtype)
+    _C.compress_random_k(x, k, int(seed), indices_out, values_out, _stream(x, stream))
+    return indices_out, values_out
+
+
+def k_for_density(offsets, density):
+    """Per-tensor k: min(len, ceil(density * len)) for each segment of `offsets`."""
+    return _C.compress_k_for_density([int(o) for o in offsets], float(density))
+
+
+def segmented_topk(x, offsets, k=None, density=None, global_k=None, indices_out=None,
+                   values_out=None, index_dtype=None, num_threads=None, stream=None):
+    """Top-k of a fused buffer whose tensors start at offsets[i] (offsets[0] = 0,
+    offsets[-1] = x's size). Exactly one of: k (a list, one k per tensor), density
+    (per-tensor k = ceil(density * len)) or global_k (one k over the whole buffer).
+    Returns (indices, values, counts): indices into the fused buffer, ascending;
+    counts[i] entries fall in tensor i."""
+    if sum(a is not None for a in (k, density, global_k)) != 1:
+        raise ValueError("give exactly one of k, density and global_k")
+    offsets = [int(o) for o in offsets]
+    if density is not None:
+        k = k_for_density(offsets, density)
+    ks = [] if k is None else [int(v) for v in k]
+    total = int(global_k) if global_k is not None else sum(ks)
+    indices_out, values_out = _outputs(x, total, indices_out, values_out, index_dtype)
+    counts = _C.compress_segmented_topk(x, offsets, ks, -1 if global_k is None else total,
+                                        indices_out, values_out, _threads(num_threads),
+                                        _stream(x, stream))
+    return indices_out, values_out, counts
+
+
+def error_feedback(memory, grad, a=1.0, d=None, b=1.0, num_threads=None, stream=None):
+    """The error memory's fused pass, in place: memory = memory + a * grad + b * d
+    (d may be None). Returns memory."""
+    _C.compress_error_feedback(memory, grad, d, float(a), float(b), _threads(num_threads),
+                               _stream(memory, stream))
+    return memory
+
+
+def extract_sent(memory, indices, values_out=None, stream=None):
+    """The sent step: values = memory[indices]; memory[indices] = 0. Indices must be
+    distinct (every selection here gives such). Returns the values."""
+    if values_out is None:
+        values_out = _empty(memory, _numel(indices), memory.dtype)
+    _C.compress_extract_sent(memory, indices, values_out, _stream(memory, stream))
+    return values_out
+
+
+def compress_device_kernels_available():
+    """Whether this build can run the selection kernels on GPU arrays."""
+    return bool(_C.compress_device_kernels_registered())

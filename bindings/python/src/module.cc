@@ -2,6 +2,7 @@
 // through the buffer protocol and DLPack, never through a framework's headers.
 #include <pybind11/pybind11.h>
 
+#include "compress_binding.h"
 #include "engine.h"
 #include "handle.h"
 #include "ops_binding.h"
@@ -13,4 +14,5 @@ PYBIND11_MODULE(_C, m) {
   braid::python::BindCollectives(m);
   braid::python::BindSparse(m);
   braid::python::BindOps(m);
+  braid::python::BindCompress(m);
 }
