@@ -23,8 +23,10 @@ void Fail(const char* what) {
 void CheckMeta(const braid::RequestMeta& m) {
   if (!braid::IsValidDataType(static_cast<int32_t>(m.dtype))) Fail("decoded a bad dtype");
   if (!braid::IsValidReduceOp(static_cast<int32_t>(m.op))) Fail("decoded a bad reduce op");
+  if (!braid::IsValidDataType(static_cast<int32_t>(m.index_dtype)))
+    Fail("decoded a bad index type");
   int32_t c = static_cast<int32_t>(m.collective);
-  if (c < 0 || c > static_cast<int32_t>(braid::Collective::kJoin)) Fail("decoded a bad collective");
+  if (c < 0 || c >= braid::kNumCollectives) Fail("decoded a bad collective");
 }
 
 void CheckRequests(const std::string& bytes) {

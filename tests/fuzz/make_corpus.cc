@@ -41,7 +41,19 @@ std::vector<braid::RequestMeta> ReadyList() {
   auto bcast = Meta("params.0", Collective::kBroadcast, DataType::kBFloat16, ReduceOp::kSum, {5});
   bcast.root = 1;
   bcast.device = 0;
-  return {avg, gather, bcast,
+  auto sparse = Meta("emb.grad", Collective::kSparseAllreduce, DataType::kFloat16,
+                     ReduceOp::kAverage, {1000, 16});
+  sparse.pairs = 37;
+  sparse.index_dtype = DataType::kInt64;
+  sparse.dense_fallback = false;
+  auto sparse_gather =
+      Meta("topk.pairs", Collective::kSparseAllgather, DataType::kFloat32, ReduceOp::kSum, {64});
+  sparse_gather.pairs = 5;
+  return {avg,
+          gather,
+          bcast,
+          sparse,
+          sparse_gather,
           Meta("barrier.0", Collective::kBarrier, DataType::kUInt8, ReduceOp::kSum, {}),
           Meta(braid::kJoinName, Collective::kJoin, DataType::kUInt8, ReduceOp::kSum, {})};
 }
