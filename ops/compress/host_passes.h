@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <type_traits>
 #include <vector>
 
 #include "ops/compress/device_kernels.h"
@@ -49,23 +50,64 @@ struct ChunkScan {
   bool overflow = false;       // `above` stopped at the cap
 };
 
-// The filter pass over one chunk: a fixed-size block at a time, a branch-free
-// compaction (every index is written, the cursor moves only for a key above t), so
-// the loop has no data-dependent branch.
+// Appends [b, b + len) to s (up to the cap) where a key is above t, and counts the
+// ties: a branch-free compaction (every index is written, the cursor moves only
+// for a key above t).
+template <typename K>
+void FilterScalar(const BitsOf<K>* x, int64_t b, int64_t len, BitsOf<K> t, int64_t* buf, int* hits,
+                  int64_t* equal) {
+  for (int64_t j = 0; j < len; ++j) {
+    const BitsOf<K> key = MagnitudeKey<K>(x[b + j]);
+    buf[*hits] = b + j;
+    *hits += key > t;
+    *equal += key == t;
+  }
+}
+
+// The vectorised form for a threshold below NaN's key: then the raw |x| bits
+// compare with t as the keys do (every NaN pattern is above t and none equals it),
+// and, as the sign bit is clear, as signed integers (SSE2 has signed compares
+// only). Each group of 16 is tested with SIMD compares first; the scalar
+// compaction runs only for the groups that hold a candidate (a few percent).
+template <typename K>
+void FilterGroups(const BitsOf<K>* x, int64_t b, int64_t len, BitsOf<K> t, int64_t* buf, int* hits,
+                  int64_t* equal) {
+  using S = std::make_signed_t<BitsOf<K>>;
+  constexpr int kGroup = 16;
+  const auto* xs = reinterpret_cast<const S*>(x);
+  const auto mask = static_cast<S>(K::kAbsMask), ts = static_cast<S>(t);
+  int64_t g = b;
+  for (; g + kGroup <= b + len; g += kGroup) {
+    int above = 0, eq = 0;
+    for (int j = 0; j < kGroup; ++j) {
+      const S key = static_cast<S>(xs[g + j] & mask);
+      above += key > ts;
+      eq += key == ts;
+    }
+    *equal += eq;
+    if (above == 0) continue;
+    for (int j = 0; j < kGroup; ++j) {
+      buf[*hits] = g + j;
+      *hits += static_cast<S>(xs[g + j] & mask) > ts;
+    }
+  }
+  FilterScalar<K>(x, g, b + len - g, t, buf, hits, equal);
+}
+
+// The filter pass over one chunk, a block of indices at a time.
 template <typename K>
 void FilterChunk(const BitsOf<K>* x, int64_t begin, int64_t end, BitsOf<K> t, size_t cap,
                  ChunkScan* s) {
   constexpr int kBlock = 1024;
   int64_t buf[kBlock];
   for (int64_t b = begin; b < end; b += kBlock) {
-    const int len = static_cast<int>(std::min<int64_t>(kBlock, end - b));
+    const int64_t len = std::min<int64_t>(kBlock, end - b);
     int hits = 0;
     int64_t equal = 0;
-    for (int j = 0; j < len; ++j) {
-      const BitsOf<K> key = MagnitudeKey<K>(x[b + j]);
-      buf[hits] = b + j;
-      hits += key > t;
-      equal += key == t;
+    if (t < NanKey<K>()) {
+      FilterGroups<K>(x, b, len, t, buf, &hits, &equal);
+    } else {
+      FilterScalar<K>(x, b, len, t, buf, &hits, &equal);
     }
     s->above_count += hits;
     s->equal_count += equal;
@@ -170,7 +212,10 @@ template <typename K>
 void FinishOnCandidates(const BitsOf<K>* x, const std::vector<ChunkScan>& scans, int64_t k,
                         const Writer<K>& w) {
   using Bits = BitsOf<K>;
+  size_t collected = 0;
+  for (const ChunkScan& s : scans) collected += s.above.size();
   std::vector<Bits> keys;
+  keys.reserve(collected);
   for (const ChunkScan& s : scans) {
     for (int64_t i : s.above) keys.push_back(MagnitudeKey<K>(x[i]));
   }

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "ops/compress/dtype_dispatch.h"
@@ -14,18 +15,22 @@ namespace {
 // Below this many elements one nth_element over every key beats estimating.
 constexpr int64_t kSmallBuffer = int64_t{1} << 16;
 // The estimate's sample: blocks of contiguous elements at evenly spaced places
-// (a few thousand cache lines rather than one per sampled element).
-constexpr int64_t kSampleBlocks = 1024;
+// (a few thousand cache lines rather than one per sampled element), one block per
+// 4096 elements, between 64 and 1024 blocks: 4 Ki to 64 Ki keys.
 constexpr int64_t kSampleBlock = 64;
 
-// The estimate's sample of keys, m = kSampleBlocks * kSampleBlock of them (n is
-// larger than that).
+int64_t SampleBlocks(int64_t n) {
+  return std::clamp<int64_t>(n / 4096, 64, 1024);
+}
+
+// The estimate's sample of keys (n is larger than kSmallBuffer).
 template <typename K>
 std::vector<BitsOf<K>> BlockSample(const BitsOf<K>* x, int64_t n) {
+  const int64_t blocks = SampleBlocks(n);
   std::vector<BitsOf<K>> sample;
-  sample.reserve(kSampleBlocks * kSampleBlock);
-  for (int64_t j = 0; j < kSampleBlocks; ++j) {
-    const int64_t start = (n - kSampleBlock) * j / (kSampleBlocks - 1);
+  sample.reserve(blocks * kSampleBlock);
+  for (int64_t j = 0; j < blocks; ++j) {
+    const int64_t start = (n - kSampleBlock) * j / (blocks - 1);
     for (int64_t i = start; i < start + kSampleBlock; ++i) {
       sample.push_back(MagnitudeKey<K>(x[i]));
     }
@@ -131,9 +136,14 @@ int64_t CountAtLeast(const DeviceValues& x, uint64_t threshold, int threads) {
     const auto t = static_cast<BitsOf<K>>(threshold);
     const int chunks = ThreadsFor(x.n, threads);
     std::vector<int64_t> counts(chunks);
+    // key >= t is raw |x| bits >= t for any t up to NaN's key (every NaN pattern
+    // is at least that): signed compares without the NaN clamp, which vectorise.
+    using S = std::make_signed_t<BitsOf<K>>;
+    const auto* xs = reinterpret_cast<const S*>(data);
+    const auto mask = static_cast<S>(K::kAbsMask), ts = static_cast<S>(t);
     ParallelChunks(x.n, chunks, [&](int c, int64_t b, int64_t e) {
       int64_t count = 0;
-      for (int64_t i = b; i < e; ++i) count += MagnitudeKey<K>(data[i]) >= t;
+      for (int64_t i = b; i < e; ++i) count += static_cast<S>(xs[i] & mask) >= ts;
       counts[c] = count;
     });
     int64_t total = 0;
