@@ -1,6 +1,9 @@
 // The compress ops' GPU kernels (topk_select.cu, memory.cu) as the registration
 // table of device_kernels.h. The .cu files are built into the CUDA plugin library,
 // whose loading registers the table; libbraid has no CUDA code of its own.
+//
+// Threading: as device_kernels.h (the functions are reentrant; the table is
+// built once, on first use).
 #pragma once
 
 #include "ops/compress/device_kernels.h"

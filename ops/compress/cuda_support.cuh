@@ -37,9 +37,10 @@ Status OnDevice(int device, F f) {
 
 // Scratch memory ordered on a stream: freed (cudaFreeAsync) after the work queued
 // on the stream before the destructor, so kernels still running may use it.
+// Threading: one owner; used on the thread that queues the stream's work.
 class Scratch {
  public:
-  Scratch(cudaStream_t stream) : stream_(stream) {}
+  explicit Scratch(cudaStream_t stream) : stream_(stream) {}
   ~Scratch() {
     if (data_ != nullptr) cudaFreeAsync(data_, stream_);
   }
