@@ -137,35 +137,47 @@ def clip(g, max_norm):
 
 def reference(kind, n, steps, lr_at=lambda t: LR, density_at=lambda t: 0.25, beta=BETA,
               nesterov=False, weight_decay=0.0, scope="tensor", dense=None,
-              extra_used=always, clip_norm=None):
+              extra_used=always, clip_norm=None, dgc_clip=0.0):
     """The parameters after each step 1..steps (the same on every rank), from the
-    equations:
-      GMC:   z = e + lr g - beta (w_t - w_{t-1}); sent = topk(z); e = z - sent; w -= avg(sent)
-      M-DSGD: v = beta v + g; z = e + lr v (nesterov: lr (beta v + g)); as above
-      DGC:   u = beta u + g; v = v + u; sent = topk(v); v[sent] = u[sent] = 0;
-             w -= lr avg(sent); tensors marked dense send everything
-    g is each rank's gradient (clipped first when clip_norm) plus weight_decay * w."""
+    equations, with g' = g + weight_decay * w for each rank's gradient g (clipped
+    first, as clip_grad_norm_ does, when clip_norm):
+      GMC:    z = e + lr g' - beta (w_t - w_{t-1}); sent = topk(z); e = z - sent;
+              w -= avg(sent)
+      M-DSGD: v = beta v + g'; z = e + lr v (nesterov: lr (beta v + g')); as GMC
+      DGC:    u = beta u + g'; v = v + u (nesterov: u = beta (u + g'); v = v + u + g');
+              sent = topk(v); v[sent] = u[sent] = 0; w -= lr avg(sent).
+              dgc_clip > 0: g' scaled by min(1, dgc_clip / sqrt(n) / ||g'||) first.
+              Tensors flagged dense: momentum SGD on avg(g'), U = beta U + avg(g'),
+              w -= lr U (nesterov: lr (avg(g') + beta U))."""
     w = start()
     dense = dense or [False] * len(w)
     zeros = lambda: [np.zeros_like(a) for a in w]  # noqa: E731
-    e = [zeros() for _ in range(n)]  # error memory (DGC: the accumulated velocity v)
+    e = [zeros() for _ in range(n)]  # error memory (DGC: the accumulation v)
     u = [zeros() for _ in range(n)]  # local momentum (M-DSGD, DGC)
-    last = zeros()  # GMC: the last update, -(w_t - w_{t-1})
+    last = zeros()  # GMC: the last update, -(w_t - w_{t-1}); DGC: dense tensors' momentum
     out = []
     for t in range(1, steps + 1):
         lr, density = lr_at(t), density_at(t)
-        sents = []
+        sents, dense_grads = [], []
         for r in range(n):
             g = grad(w, r, t, extra_used)
             if clip_norm is not None:
                 g = clip(g, clip_norm)
             g = [gk + weight_decay * wk for gk, wk in zip(g, w)]
+            if dgc_clip > 0:
+                norm = math.sqrt(sum(float((a ** 2).sum()) for a in g))
+                coef = min(1.0, dgc_clip / math.sqrt(n) / norm) if norm > 0 else 1.0
+                g = [a * coef for a in g]
+            dense_grads.append(g)
             if kind == "gmc":
                 z = [ek + lr * gk + beta * lk for ek, gk, lk in zip(e[r], g, last)]
             elif kind == "mdsgd":
                 u[r] = [beta * uk + gk for uk, gk in zip(u[r], g)]
                 d = [beta * uk + gk for uk, gk in zip(u[r], g)] if nesterov else u[r]
                 z = [ek + lr * dk for ek, dk in zip(e[r], d)]
+            elif nesterov:
+                u[r] = [beta * (uk + gk) for uk, gk in zip(u[r], g)]
+                z = [ek + uk + gk for ek, uk, gk in zip(e[r], u[r], g)]
             else:
                 u[r] = [beta * uk + gk for uk, gk in zip(u[r], g)]
                 z = [ek + uk for ek, uk in zip(e[r], u[r])]
@@ -176,8 +188,15 @@ def reference(kind, n, steps, lr_at=lambda t: LR, density_at=lambda t: 0.25, bet
                 u[r] = [np.where(m, 0.0, uk) for m, uk in zip(masks, u[r])]
         avg = [sum(s[k] for s in sents) / n for k in range(len(w))]
         update = [lr * a for a in avg] if kind == "dgc" else avg
+        if kind == "dgc":
+            for k, d in enumerate(dense):
+                if d:
+                    avg_g = sum(g[k] for g in dense_grads) / n
+                    last[k] = beta * last[k] + avg_g
+                    update[k] = lr * (avg_g + beta * last[k] if nesterov else last[k])
+        else:
+            last = update
         w = [wk - dk for wk, dk in zip(w, update)]
-        last = update
         out.append(w)
     return out
 
@@ -210,6 +229,9 @@ CASES = {
     "mdsgd-nesterov": dict(kind="mdsgd", nesterov=True),
     "mdsgd-wd": dict(kind="mdsgd", weight_decay=0.01),
     "dgc": dict(kind="dgc"),
+    "dgc-nesterov": dict(kind="dgc", nesterov=True),
+    "dgc-wd": dict(kind="dgc", weight_decay=0.01),
+    "dgc-clip": dict(kind="dgc", clip_norm=0.3),
 }
 
 
@@ -220,6 +242,8 @@ def test_matches_reference(hvd, world, case):
     kind = kw.pop("kind")
     density = kw.get("density", 0.25)
     ref_kw = {k: v for k, v in kw.items() if k in ("nesterov", "weight_decay", "scope")}
+    if "clip_norm" in kw:
+        ref_kw["dgc_clip"] = kw["clip_norm"]
     steps = 6
     expect = reference(kind, n, steps, density_at=lambda t: density,
                        dense=DGC_DENSE if kind == "dgc" else None, **ref_kw)
@@ -384,7 +408,7 @@ def test_dgc_warmup_schedule(hvd, world):
         opt.step()
         assert_params(model, expect[t - 1], "step %d" % t)
         density = opt.density_at(t - 1)
-        assert opt.last_stats["pairs"] >= sum(k_of(p.numel(), density) for p in sparse)
+        assert opt.last_stats["pairs"] == sum(k_of(p.numel(), density) for p in sparse)
 
 
 def test_exponential_warmup_is_dgc_papers(hvd):
@@ -413,6 +437,10 @@ def test_stats_count_pairs(hvd, world, kind):
             for k in ("bytes", "index_bytes")}
     assert sent["bytes"] == last["value_bytes"]
     assert sent["index_bytes"] == last["index_bytes"]
+    dense = after["allreduce"]["bytes"] - before["allreduce"]["bytes"]
+    assert dense == last["dense_bytes"]
+    if kind == "dgc":  # b goes through the dense allreduce
+        assert dense == 8 * model.lin.bias.numel()
     sizes = [p.numel() for p in model.parameters()]
     pairs = sum(k_of(s, 0.25) for s in sizes)
     if kind == "gmc":
