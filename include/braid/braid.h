@@ -241,6 +241,59 @@ int braid_restart_get_step(braid_restart_t op, int64_t* step);
 int braid_restart_set_step(braid_restart_t op, int64_t step);
 void braid_restart_free(braid_restart_t op);
 
+/* ---- Sparse training ops: M-DSGD, GMC, DGC ----
+ * Each step a rank sends the top entries of its error memory as (index, value) pairs
+ * through ONE sparse allreduce (average) named `name`, keeps the rest in the memory,
+ * and moves the parameters by the averaged update (ops/compress/sparse_methods.h has
+ * the equations). An op takes float32 or float64 tensors of one dtype on one device;
+ * it owns its state (zeroed flat buffers over the tensors: the sparse tensors in
+ * order, then the dense-flagged ones). Every rank must create the same ops in the
+ * same order and step them together. One thread at a time per op. */
+typedef struct braid_sparse_op_s* braid_sparse_op_t;
+
+enum { BRAID_SELECT_TOPK = 0, BRAID_SELECT_THRESHOLD = 1, BRAID_SELECT_RANDOMK = 2 };
+enum { BRAID_SCOPE_TENSOR = 0, BRAID_SCOPE_GLOBAL = 1 };
+
+typedef struct braid_sparse_options {
+  double density;         /* fraction of entries sent, in [0, 1] */
+  double momentum;        /* beta (DGC: m) */
+  int nesterov;           /* M-DSGD, DGC */
+  double weight_decay;    /* folded into the gradient: g + weight_decay * w */
+  double clip_norm;       /* DGC: clip g to clip_norm / sqrt(N); 0: off */
+  int selection;          /* BRAID_SELECT_* */
+  int scope;              /* BRAID_SCOPE_TENSOR (k per tensor) or _GLOBAL (one k) */
+  double sample_fraction; /* threshold selection's sample */
+  uint64_t seed;          /* random-k's seed, the same on every rank */
+  int dense_fallback;     /* the sparse allreduce may run dense when that is smaller */
+} braid_sparse_options_t;
+
+/* The defaults: density 0.01, momentum 0.9, top-k per tensor, dense fallback on. */
+void braid_sparse_options_init(braid_sparse_options_t* options);
+/* options may be NULL (the defaults). */
+int braid_mdsgd_create(const char* name, const braid_sparse_options_t* options,
+                       braid_sparse_op_t* op);
+int braid_gmc_create(const char* name, const braid_sparse_options_t* options,
+                     braid_sparse_op_t* op);
+int braid_dgc_create(const char* name, const braid_sparse_options_t* options,
+                     braid_sparse_op_t* op);
+/* The parameters and their gradients (num each, pairwise the same sizes); dense: NULL
+ * or num flags (nonzero: that tensor goes whole through a dense allreduce).
+ * (Re)allocates zeroed state when the total size, dtype or device changes. */
+int braid_sparse_op_set_buffers(braid_sparse_op_t op, const braid_tensor_t* params,
+                                const braid_tensor_t* grads, int num, const int* dense);
+/* One step (collective): reads the gradients, updates the parameters in place.
+ * density < 0: the op's. */
+int braid_sparse_op_step(braid_sparse_op_t op, double lr, double density);
+/* A state buffer by name ("memory", "momentum", "accumulation", "last_update"): its
+ * data (on the parameters' device) and element count; writing into it restores. */
+int braid_sparse_op_state(braid_sparse_op_t op, const char* name, void** data, int64_t* count);
+int braid_sparse_op_get_step(braid_sparse_op_t op, int64_t* step);
+int braid_sparse_op_set_step(braid_sparse_op_t op, int64_t step);
+/* What the last step sent from this rank (any pointer may be NULL). */
+int braid_sparse_op_stats(braid_sparse_op_t op, int64_t* pairs, int64_t* value_bytes,
+                          int64_t* index_bytes, int64_t* dense_bytes);
+void braid_sparse_op_free(braid_sparse_op_t op);
+
 /* Message of the calling thread's last braid call ("" if it succeeded). */
 const char* braid_last_error(void);
 

@@ -309,3 +309,128 @@ def extract_sent(memory, indices, values_out=None, stream=None):
 def compress_device_kernels_available():
     """Whether this build can run the selection kernels on GPU arrays."""
     return bool(_C.compress_device_kernels_registered())
+
+
+# --- sparse training ops: M-DSGD, GMC, DGC (ops/compress/sparse_methods.h) -------
+
+def _sparse_name(kind, name):
+    return _braid._name("sparse." + kind, None if name is None else "sparse.%s" % name)
+
+
+class _SparseOp:
+    """A sparse training op on a list of parameters and their gradients. Each
+    step(lr) is collective: every rank builds what it may send in its error memory,
+    selects the top entries (per tensor or globally; exact top-k, DGC's sampled
+    threshold or random-k with a seed shared by every rank), sends them through ONE
+    sparse allreduce (average) and moves the parameters in place by the averaged
+    update. Every rank must create the same ops in the same order (unnamed ops are
+    numbered), register tensors of the same sizes and step them together. An op is
+    used by one thread at a time."""
+
+    __slots__ = ("_op",)
+
+    def __init__(self, method, kind, density, momentum, nesterov, weight_decay, clip_norm,
+                 selection, scope, sample_fraction, seed, dense_fallback, name):
+        self._op = _C.sparse_op(method, _sparse_name(kind, name), float(density),
+                                float(momentum), bool(nesterov), float(weight_decay),
+                                float(clip_norm), str(selection), str(scope),
+                                float(sample_fraction), int(seed), bool(dense_fallback))
+
+    def set_buffers(self, params, grads, dense=None, stream=0):
+        """Registers the parameters (updated in place) and their gradients (read each
+        step): C-contiguous float32 or float64 arrays (DLPack or the buffer protocol),
+        one dtype on one device, pairwise the same sizes. `dense`: None or one bool per
+        tensor (True: that tensor is sent whole through a dense allreduce). The op's
+        state is (re)allocated zeroed when the total size, dtype or device changes and
+        kept otherwise; arrays from state() stay valid until such a change. The arrays
+        stay referenced until replaced. `stream`: the cudaStream_t (an int) GPU arrays
+        are produced on."""
+        flags = None if dense is None else [bool(d) for d in dense]
+        self._op.set_buffers(list(params), list(grads), flags, int(stream))
+
+    def step(self, lr, density=None):
+        """One collective step with learning rate `lr`; `density` overrides the op's
+        for this step (e.g. a warm-up schedule)."""
+        self._op.step(float(lr), -1.0 if density is None else float(density), _braid.size())
+
+    def state(self):
+        """The state as a dict name -> flat array over the registered tensors (the
+        sparse ones in order, then the dense-flagged ones): numpy arrays for host
+        state, DLPack objects for GPU state. They ALIAS the op's buffers: writing into
+        them (e.g. arr[...] = saved) restores a checkpoint."""
+        out = {}
+        for n in self._op.state_names():
+            buf = self._op.state(n)
+            if buf.is_host:
+                import numpy
+                out[n] = numpy.asarray(buf)
+            else:
+                out[n] = buf
+        return out
+
+    @property
+    def step_count(self):
+        """Steps taken (settable, e.g. when restoring a checkpoint; random-k's and
+        the threshold sample's seeds advance with it)."""
+        return self._op.step_count
+
+    @step_count.setter
+    def step_count(self, value):
+        self._op.step_count = int(value)
+
+    @property
+    def last_stats(self):
+        """What the last step sent from this rank: pairs, value_bytes, index_bytes and
+        dense_bytes (the dense-flagged tensors' allreduce)."""
+        return self._op.last_stats
+
+    @property
+    def name(self):
+        """The name of the op's sparse allreduce (its dense one adds '.dense')."""
+        return self._op.name
+
+
+class GMC(_SparseOp):
+    """GMC (global momentum compression): z = e + lr * g + momentum * U, where U =
+    w_{t-1} - w_t is the op's last averaged update (state "last_update"); sent =
+    topk(z); e = z - sent (state "memory"); U = avg(sent); w -= U. Weight decay is
+    folded into g (g + weight_decay * w). With density 1 it is heavy-ball momentum SGD
+    on the averaged gradient."""
+
+    __slots__ = ()
+
+    def __init__(self, density, momentum=0.9, weight_decay=0.0, selection="topk",
+                 scope="tensor", sample_fraction=0.01, seed=0, dense_fallback=True, name=None):
+        super().__init__("gmc", "gmc", density, momentum, False, weight_decay, 0.0, selection,
+                         scope, sample_fraction, seed, dense_fallback, name)
+
+
+class MDSGD(_SparseOp):
+    """M-DSGD (memory-based distributed SGD with local momentum): v = momentum * v + g
+    (state "momentum"); z = e + lr * v (nesterov: e + lr * (g + momentum * v)); sent =
+    topk(z); e = z - sent (state "memory"); w -= avg(sent). momentum=0 is top-k SGD
+    with memory."""
+
+    __slots__ = ()
+
+    def __init__(self, density, momentum=0.9, nesterov=False, weight_decay=0.0,
+                 selection="topk", scope="tensor", sample_fraction=0.01, seed=0,
+                 dense_fallback=True, name=None):
+        super().__init__("mdsgd", "mdsgd", density, momentum, nesterov, weight_decay, 0.0,
+                         selection, scope, sample_fraction, seed, dense_fallback, name)
+
+
+class DGC(_SparseOp):
+    """DGC (deep gradient compression): g clipped to a global norm of clip_norm /
+    sqrt(N) when clip_norm > 0; u = momentum * u + g (state "momentum"); v = v + u
+    (state "accumulation"); nesterov: u = momentum * (u + g), v = v + u + g; sent =
+    topk(v); v and u zeroed where sent (momentum factor masking); w -= lr * avg(sent).
+    Dense-flagged tensors: momentum SGD on the dense average of g."""
+
+    __slots__ = ()
+
+    def __init__(self, density, momentum=0.9, nesterov=False, weight_decay=0.0, clip_norm=0.0,
+                 selection="topk", scope="tensor", sample_fraction=0.01, seed=0,
+                 dense_fallback=True, name=None):
+        super().__init__("dgc", "dgc", density, momentum, nesterov, weight_decay, clip_norm,
+                         selection, scope, sample_fraction, seed, dense_fallback, name)

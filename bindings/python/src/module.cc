@@ -6,6 +6,7 @@
 #include "engine.h"
 #include "handle.h"
 #include "ops_binding.h"
+#include "sparse_ops_binding.h"
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "braid's engine: collectives over MPI on buffer-protocol and DLPack arrays";
@@ -15,4 +16,5 @@ PYBIND11_MODULE(_C, m) {
   braid::python::BindSparse(m);
   braid::python::BindOps(m);
   braid::python::BindCompress(m);
+  braid::python::BindSparseOps(m);
 }
