@@ -30,7 +30,11 @@ Do **not** also wrap it in ``hvd.DistributedOptimizer``: the gradients must reac
   works: it only changes ``.grad``.
 - ``state_dict()`` / ``load_state_dict()`` carry the op's state (error memory,
   momentum, GMC's last update) and the step count, so a checkpoint resumes
-  bit-exactly.
+  bit-exactly. The error memory (and M-DSGD's and DGC's momentum) is each rank's
+  own: for an exact resume every rank saves and loads its own state dict (e.g.
+  ``"ckpt.rank%d.pt" % hvd.rank()``). Loading rank 0's on every rank (or
+  ``hvd.broadcast_optimizer_state``, which does that) gives every rank rank 0's
+  memory; harmless at the start, where it is zero.
 - One op (and one sparse allreduce per step) per group of parameters of one dtype
   and device, in param_groups order. Parameters must be contiguous.
 
@@ -380,7 +384,7 @@ class DGC(_SparseOptimizer):
 
     _kind = "dgc"
 
-    def __init__(self, params, lr, momentum=0.9, density=0.001, nesterov=False,
+    def __init__(self, params, lr, momentum=0.9, density=0.01, nesterov=False,
                  weight_decay=0.0, clip_norm=0.0, selection="topk", scope="tensor",
                  sample_fraction=0.01, seed=0, dense_fallback=True, warmup_densities=None,
                  warmup_steps_per_stage=None, name=None):
