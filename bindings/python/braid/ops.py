@@ -36,6 +36,18 @@ number, ties by the smaller index, the same on the host and on a GPU. Outputs ar
 allocated like x (torch or numpy) unless given; indices are int32 when every index
 fits, else int64 (``index_dtype`` chooses). On a GPU the work is queued on
 ``stream`` (default: torch's current stream). See docs/selection.md.
+
+The sparse training ops send, each step, a few (index, value) pairs of an error
+memory through ONE sparse allreduce and update the parameters in place:
+
+- ``GMC(density, momentum, ...)``: global momentum compression;
+- ``MDSGD(density, momentum, nesterov, ...)``: top-k with memory and local momentum;
+- ``DGC(density, momentum, nesterov, clip_norm, ...)``: deep gradient compression.
+
+``op.set_buffers(params, grads, dense=None)``, then ``op.step(lr, density=None)``
+on every rank together; ``op.state()`` gives the state as flat arrays that alias
+the op's buffers (for checkpoints), ``op.last_stats`` what the last step sent. See
+docs/gmc.md, docs/mdsgd.md and docs/dgc.md.
 """
 
 import collections as _collections
