@@ -289,3 +289,35 @@ def test_errors(world):
     with pytest.raises(braid.BraidInvalidArgument, match="density"):
         op.step(0.1, density=2.0)
     assert braid.allreduce(np.ones(3), op=braid.Sum)[0] == world[1]  # engine still fine
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU visible")
+def test_gpu_matches_cpu(world):
+    """The same op on CUDA tensors and on CPU tensors: the same parameters and state."""
+    if not ops.compress_device_kernels_available():
+        pytest.skip("this build has no CUDA kernels")
+    rank, _ = world
+    sizes = [300, 4, 50]
+    for cls, kw in [(ops.GMC, {}), (ops.MDSGD, {"nesterov": True}),
+                    (ops.DGC, {"nesterov": True})]:
+        sides = []
+        for device in ("cpu", "cuda"):
+            w = [torch.tensor(0.5 * np.cos(0.3 * np.arange(n) + j), dtype=torch.float32,
+                              device=device) for j, n in enumerate(sizes)]
+            g = [torch.zeros(n, dtype=torch.float32, device=device) for n in sizes]
+            op = cls(0.05, weight_decay=0.001, **kw)
+            op.set_buffers(w, g, dense=[False, True, False])
+            sides.append((w, g, op))
+        for t in range(1, 4):
+            for w, g, op in sides:
+                for j, n in enumerate(sizes):
+                    g[j].copy_(torch.from_numpy(grad(rank, t, j, n)))
+                op.step(0.1)
+            torch.cuda.synchronize()
+            (wc, _, oc), (wg, _, og) = sides
+            for a, b in zip(wc, wg):
+                assert torch.equal(a, b.cpu()), "w differs at step %d" % t
+            sc, sg = oc.state(), og.state()
+            for k in sc:
+                got = torch.utils.dlpack.from_dlpack(sg[k]).cpu()
+                assert torch.equal(torch.from_numpy(sc[k]), got), k
