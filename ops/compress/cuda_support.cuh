@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "collectives/cuda/kernel_launch.cuh"
 #include "common/status.h"
 
 namespace braid::compress::cuda {
@@ -15,24 +16,17 @@ constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 1024;  // grid-stride loops: enough to fill the device
 
 inline int BlocksFor(int64_t n) {
-  const int64_t blocks = (n + kThreads - 1) / kThreads;
-  return static_cast<int>(blocks < 1 ? 1 : (blocks < kMaxBlocks ? blocks : kMaxBlocks));
+  return braid::cuda::GridFor(n, kThreads, kMaxBlocks);
 }
 
 inline Status Check(cudaError_t err, const char* what) {
-  if (err == cudaSuccess) return Status::OK();
-  return BackendError(std::string("compress kernels: ") + what + ": " + cudaGetErrorString(err));
+  return braid::cuda::CudaStatus(err, "compress kernels", what);
 }
 
 // Runs `f` with `device` current, restoring the caller's device afterwards.
 template <typename F>
 Status OnDevice(int device, F f) {
-  int previous = 0;
-  BRAID_RETURN_IF_ERROR(Check(cudaGetDevice(&previous), "cudaGetDevice"));
-  if (previous != device) BRAID_RETURN_IF_ERROR(Check(cudaSetDevice(device), "cudaSetDevice"));
-  Status st = f();
-  if (previous != device) cudaSetDevice(previous);
-  return st;
+  return braid::cuda::OnDevice(device, "compress kernels", f);
 }
 
 // Scratch memory ordered on a stream: freed (cudaFreeAsync) after the work queued

@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "collectives/cuda/kernel_launch.cuh"
 #include "ops/restart/slowmo_update_cuda.h"
 
 namespace braid::restart::cuda {
@@ -15,24 +16,16 @@ constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 65535;
 
 int BlocksFor(int64_t n) {
-  int64_t blocks = (n + kThreads - 1) / kThreads;
-  return static_cast<int>(blocks < kMaxBlocks ? blocks : kMaxBlocks);
+  return braid::cuda::GridFor(n, kThreads, kMaxBlocks);
 }
 
 Status Check(cudaError_t err, const char* what) {
-  if (err == cudaSuccess) return Status::OK();
-  return BackendError(std::string("restart kernels: ") + what + ": " + cudaGetErrorString(err));
+  return braid::cuda::CudaStatus(err, "restart kernels", what);
 }
 
-// Runs `f` with `device` current, restoring the caller's device afterwards.
 template <typename F>
 Status OnDevice(int device, F f) {
-  int previous = 0;
-  BRAID_RETURN_IF_ERROR(Check(cudaGetDevice(&previous), "cudaGetDevice"));
-  if (previous != device) BRAID_RETURN_IF_ERROR(Check(cudaSetDevice(device), "cudaSetDevice"));
-  Status st = f();
-  if (previous != device) cudaSetDevice(previous);
-  return st;
+  return braid::cuda::OnDevice(device, "restart kernels", f);
 }
 
 template <typename T, bool kNesterov>

@@ -23,17 +23,8 @@ namespace {
 // None gives an empty view (an output that is not wanted, an absent input).
 BufferView Flat(const py::object& array, const char* name, bool writable, uintptr_t stream,
                 std::vector<py::object>* keep) {
-  BufferView v;
-  if (array.is_none()) return v;
-  TensorView t = ViewOf(array, name, writable);
-  v.data = t.data;
-  v.count = 1;
-  for (int64_t d : t.shape) v.count *= d;
-  v.dtype = t.dtype;
-  v.device = t.device;
-  v.stream = reinterpret_cast<void*>(stream);
-  keep->push_back(std::move(t.keepalive));
-  return v;
+  if (array.is_none()) return BufferView();
+  return FlatView(array, name, writable, stream, keep);
 }
 
 // Runs `f` (a kernel call) without the GIL and raises its error.

@@ -98,17 +98,7 @@ py::buffer_info StateBufferInfo(const StateBuffer& b) {
 
 BufferView ToView(const py::handle& array, const std::string& name, bool writable, uintptr_t stream,
                   std::vector<py::object>* keep) {
-  TensorView t = ViewOf(array, name, writable);
-  BufferView v;
-  v.data = t.data;
-  v.count = 1;
-  for (int64_t d : t.shape) v.count *= d;
-  v.dtype = t.dtype;
-  v.device = t.device;
-  v.stream = reinterpret_cast<void*>(stream);
-  keep->push_back(py::reinterpret_borrow<py::object>(array));
-  keep->push_back(std::move(t.keepalive));
-  return v;
+  return FlatView(array, name, writable, stream, keep);
 }
 
 void SetBuffers(PySparseOp& p, const py::sequence& params, const py::sequence& grads,

@@ -227,4 +227,19 @@ const char* BufferFormat(DataType dtype) {
   }
 }
 
+BufferView FlatView(const py::handle& obj, const std::string& name, bool writable, uintptr_t stream,
+                    std::vector<py::object>* keep) {
+  TensorView t = ViewOf(obj, name, writable);
+  BufferView v;
+  v.data = t.data;
+  v.count = 1;
+  for (int64_t d : t.shape) v.count *= d;
+  v.dtype = t.dtype;
+  v.device = t.device;
+  v.stream = reinterpret_cast<void*>(stream);
+  keep->push_back(py::reinterpret_borrow<py::object>(obj));
+  keep->push_back(std::move(t.keepalive));
+  return v;
+}
+
 }  // namespace braid::python

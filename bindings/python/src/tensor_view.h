@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/buffer.h"
 #include "common/types.h"
 
 namespace braid::python {
@@ -27,6 +28,12 @@ struct TensorView {
 // Views `obj`; raises BraidInvalidArgument naming `name` when it is not a
 // C-contiguous host array of a supported dtype (or not writable when `writable`).
 TensorView ViewOf(const pybind11::handle& obj, const std::string& name, bool writable);
+
+// `obj` viewed as a flat buffer (every element, in order) on `stream` (a
+// cudaStream_t as an integer; 0 for host memory). `keep` receives `obj` and the
+// exported buffer, to be held while the view is used.
+BufferView FlatView(const pybind11::handle& obj, const std::string& name, bool writable,
+                    uintptr_t stream, std::vector<pybind11::object>* keep);
 
 // The buffer-protocol format character of `dtype` (bfloat16 has none: throws).
 const char* BufferFormat(DataType dtype);
