@@ -42,6 +42,8 @@ DENSE = ("sgd", "sgd-bf16")
 SPARSE = ("gmc", "mdsgd", "dgc")
 LABEL = {"sgd": "momentum SGD, fp32 allreduce", "sgd-bf16": "momentum SGD, bf16 allreduce",
          "gmc": "GMC", "mdsgd": "M-DSGD", "dgc": "DGC"}
+SHORT = {"sgd": "SGD fp32", "sgd-bf16": "SGD bf16", "gmc": "GMC", "mdsgd": "M-DSGD",
+         "dgc": "DGC"}
 
 
 def parse_args(argv=None):
@@ -264,6 +266,15 @@ def write_table(records, path):
     print("table: " + path)
 
 
+def _smooth(values, width=5):
+    """A centred moving average (the curves are per-step losses, thinned)."""
+    out = []
+    for i in range(len(values)):
+        window = values[max(0, i - width // 2):i + width // 2 + 1]
+        out.append(sum(window) / len(window))
+    return out
+
+
 def write_plot(records, path):
     try:
         import matplotlib
@@ -278,6 +289,7 @@ def write_plot(records, path):
     colours = {"sgd": "black", "sgd-bf16": "grey", "gmc": "tab:blue", "mdsgd": "tab:green",
                "dgc": "tab:red"}
     top = 1.5 * max(r["loss_curve"]["loss"][0] for r in records)
+    first_seed = min(r["seed"] for r in records)  # one curve per configuration
     for r in sorted(records, key=_order):
         c = r["loss_curve"]
         label = LABEL[r["method"]]
@@ -285,15 +297,24 @@ def write_plot(records, path):
             label += " %g%%" % (100 * r["density"])
         if not all(math.isfinite(v) for v in c["loss"]):
             label += " (diverged)"
-        left.plot(c["step"], c["loss"], label=label, color=colours[r["method"]],
-                  linestyle=styles.get(r["density"], "-"), linewidth=1)
+        if r["seed"] == first_seed:
+            left.plot(c["step"], _smooth(c["loss"]), label=label, color=colours[r["method"]],
+                      linestyle=styles.get(r["density"], "-"), linewidth=1)
+        else:
+            label += " seed %d" % r["seed"]
         right.scatter(r["bytes_per_step"], 100 * r["test_accuracy"], color=colours[r["method"]],
                       marker="o" if r["method"] in SPARSE else "s")
-        right.annotate(label, (r["bytes_per_step"], 100 * r["test_accuracy"]), fontsize=7,
-                       xytext=(4, 2), textcoords="offset points")
+        short = SHORT[r["method"]]
+        if r["method"] in SPARSE:
+            short += " %g%%" % (100 * r["density"])
+        if r["seed"] != first_seed:
+            short += " (seed %d)" % r["seed"]
+        right.annotate(short, (r["bytes_per_step"], 100 * r["test_accuracy"]), fontsize=7,
+                       xytext=(4, -8 if r["method"] == "sgd-bf16" else 2),
+                       textcoords="offset points")
     left.set_ylim(0, top)
     left.set_xlabel("step")
-    left.set_ylabel("training loss (mean over ranks)")
+    left.set_ylabel("training loss (mean over ranks, smoothed; seed %d)" % first_seed)
     left.grid(alpha=0.3)
     left.legend(fontsize=7)
     right.set_xscale("log")
