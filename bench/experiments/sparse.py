@@ -285,7 +285,7 @@ def write_plot(records, path):
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
-    styles = {0.01: "--", 0.001: ":"}
+    styles = {0.01: "--", 0.005: "-.", 0.001: ":"}
     colours = {"sgd": "black", "sgd-bf16": "grey", "gmc": "tab:blue", "mdsgd": "tab:green",
                "dgc": "tab:red"}
     top = 1.5 * max(r["loss_curve"]["loss"][0] for r in records)
@@ -302,13 +302,16 @@ def write_plot(records, path):
                       linestyle=styles.get(r["density"], "-"), linewidth=1)
         else:
             label += " seed %d" % r["seed"]
+        marker = "o" if r["method"] in SPARSE else "s"
+        if r["seed"] != first_seed:  # other seeds: hollow markers, unlabelled
+            right.scatter(r["bytes_per_step"], 100 * r["test_accuracy"], marker=marker,
+                          facecolors="none", edgecolors=colours[r["method"]])
+            continue
         right.scatter(r["bytes_per_step"], 100 * r["test_accuracy"], color=colours[r["method"]],
-                      marker="o" if r["method"] in SPARSE else "s")
+                      marker=marker)
         short = SHORT[r["method"]]
         if r["method"] in SPARSE:
             short += " %g%%" % (100 * r["density"])
-        if r["seed"] != first_seed:
-            short += " (seed %d)" % r["seed"]
         right.annotate(short, (r["bytes_per_step"], 100 * r["test_accuracy"]), fontsize=7,
                        xytext=(4, -8 if r["method"] == "sgd-bf16" else 2),
                        textcoords="offset points")
@@ -319,7 +322,9 @@ def write_plot(records, path):
     left.legend(fontsize=7)
     right.set_xscale("log")
     right.set_xlabel("bytes sent per step per rank (values + indices + dense)")
-    right.set_ylabel("test accuracy (%)")
+    seeds = sorted({r["seed"] for r in records})
+    right.set_ylabel("test accuracy (%%)%s" % (
+        "; hollow: seed %s" % ", ".join(str(v) for v in seeds[1:]) if len(seeds) > 1 else ""))
     right.grid(alpha=0.3, which="both")
     n = sorted({r["np"] for r in records})
     fig.suptitle("Fashion-MNIST CNN, N = %s" % ", ".join(str(v) for v in n))
