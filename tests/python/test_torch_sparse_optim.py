@@ -461,3 +461,36 @@ def test_arguments_are_checked(hvd):
         opt.step()  # raises before any collective, on every rank alike
     with pytest.raises(NotImplementedError):
         opt.add_param_group({"params": [torch.nn.Parameter(torch.zeros(2))]})
+
+
+def test_threshold_selection_matches_topk_here(hvd, world):
+    """DGC's sampled threshold gives exactly top-k whenever k elements reach it (on
+    these small tensors they do): the same parameters as the reference."""
+    rank, n = world
+    expect = reference("gmc", n, 4)
+    model = Net()
+    opt = hvd.GMC(model.parameters(), lr=LR, momentum=BETA, density=0.25,
+                  selection="threshold", sample_fraction=1.0)
+    for t in range(1, 5):
+        backward(model, opt, rank, t)
+        opt.step()
+        assert_params(model, expect[t - 1], "step %d" % t)
+
+
+def test_one_op_per_dtype(hvd, world):
+    """float64 and float32 parameters: two ops (two sparse allreduces), the float64
+    ones as the reference has them, and one state group each in the state dict."""
+    rank, n = world
+    expect = reference("mdsgd", n, 3)
+    model, other = Net(), torch.nn.Linear(3, 2)  # float32
+    opt = hvd.MDSGD(list(model.parameters()) + list(other.parameters()), lr=LR,
+                    momentum=BETA, density=0.25)
+    for t in range(1, 4):
+        backward(model, opt, rank, t)  # `other` gets no gradient: zeros
+        opt.step()
+        assert_params(model, expect[t - 1], "step %d" % t)
+    groups = opt.state_dict()["braid_sparse"]["groups"]
+    assert [g["key"] for g in groups] == ["float64.cpu", "float32.cpu"]
+    assert groups[1]["numel"] == 3 * 2 + 2
+    assert opt.last_stats["pairs"] == sum(k_of(p.numel(), 0.25) for p in model.parameters()) \
+        + sum(k_of(p.numel(), 0.25) for p in other.parameters())

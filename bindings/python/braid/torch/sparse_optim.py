@@ -316,8 +316,9 @@ class GMC(_SparseOptimizer):
     The momentum is global: w_t - w_{t-1}, the update every rank applied. With
     density 1 this is heavy-ball momentum SGD on the averaged gradient (torch's
     SGD(momentum) at a constant lr). weight_decay adds weight_decay * w to each
-    gradient. selection: "topk" (exact) or "threshold" (DGC's sampled threshold, with
-    sample_fraction and seed); scope: "tensor" (k per parameter) or "global" (one k
+    gradient. selection: "topk" (exact), "threshold" (DGC's sampled threshold, with
+    sample_fraction and seed) or "randomk" (indices from seed, the same on every
+    rank); scope: "tensor" (k per parameter) or "global" (one k
     over the group). dense_fallback: send a dense allreduce when the pairs would be
     larger (docs/sparse.md). docs/gmc.md."""
 
