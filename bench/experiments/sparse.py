@@ -36,6 +36,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "examples"))
 
 import fashion_mnist_data as data  # noqa: E402
+import training  # noqa: E402
 
 CURVE_POINTS = 150
 DENSE = ("sgd", "sgd-bf16")
@@ -103,43 +104,8 @@ def build_optimizer(hvd, torch, model, args, steps):
 
 def train(hvd, torch, model, opt, sched, x, y, args, steps):
     """This rank's loss at every step."""
-    import torch.nn.functional as F
-
-    n, b = hvd.size(), args.batch_size
-    sampler = data.ShardSampler(len(y), n, hvd.rank(), shuffle=True, seed=args.seed)
-    losses, epoch = [], 0
-    model.train()
-    while len(losses) < steps:
-        sampler.set_epoch(epoch)
-        for xb, yb in data.batches(x, y, sampler.indices(), b):
-            if len(losses) == steps:
-                break
-            if len(yb) < b:
-                continue  # equal batches on every rank, every step
-            opt.zero_grad()
-            loss = F.cross_entropy(model(xb), yb)
-            loss.backward()
-            opt.step()
-            sched.step()
-            losses.append(loss.item())
-        epoch += 1
-    return losses
-
-
-def evaluate(hvd, torch, model, x, y):
-    import torch.nn.functional as F
-
-    model.eval()
-    sampler = data.ShardSampler(len(y), hvd.size(), hvd.rank(), shuffle=False, pad=False)
-    totals = torch.zeros(3, dtype=torch.float64)
-    with torch.no_grad():
-        for xb, yb in data.batches(x, y, sampler.indices(), 1000):
-            logits = model(xb)
-            totals[0] += F.cross_entropy(logits, yb, reduction="sum").item()
-            totals[1] += (logits.argmax(1) == yb).sum().item()
-            totals[2] += len(yb)
-    loss_sum, correct, count = hvd.allreduce(totals, name="eval", op=hvd.Sum).tolist()
-    return correct / count, loss_sum / count
+    return training.train_steps(hvd, model, opt, x, y, args.batch_size, steps, args.seed,
+                                after_step=sched.step)
 
 
 def curve(torch, hvd, losses):
@@ -184,7 +150,7 @@ def run(args):
     values, indices, dense = sent_bytes(braid.stats())  # before the metrics' collectives
 
     wall = hvd.allreduce(torch.tensor(wall), name="wall", op=hvd.Max).item()
-    accuracy, test_loss = evaluate(hvd, torch, model, xt, yt)
+    accuracy, test_loss = training.evaluate(hvd, torch, model, xt, yt)
     loss_curve = curve(torch, hvd, losses)
     params = sum(p.numel() for p in model.parameters())
     if hvd.rank() == 0:

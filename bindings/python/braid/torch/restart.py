@@ -35,6 +35,7 @@ import torch
 import braid as _braid
 from braid import ops as _ops
 
+from ._device_groups import key_name as _key_name, stream_of as _stream
 from .restart_state import (ALL as _ALL, complete_state as _complete_state,
                             state_plan as _state_plan, state_selection as _state_selection,
                             state_tensors as _state_tensors)
@@ -54,15 +55,6 @@ def _group_params(optimizer):
     return list(groups.items())
 
 
-def _key_name(key):
-    dtype, device = key
-    # The device type, not its index: ranks may use different GPUs.
-    return "%s.%s" % (str(dtype).replace("torch.", ""), device.type)
-
-
-def _stream(key):
-    device = key[1]
-    return torch.cuda.current_stream(device).cuda_stream if device.type == "cuda" else 0
 
 
 class _RestartOptimizer(torch.optim.Optimizer):

@@ -49,6 +49,8 @@ import torch
 
 from braid import ops as _ops
 
+from ._device_groups import key_name as _key_name, stream_of as _stream
+
 _counter = itertools.count()
 _STATE_KEY = "braid_sparse"
 
@@ -60,17 +62,6 @@ def _to_torch(x):
     if hasattr(x, "__dlpack__"):
         return torch.from_dlpack(x)
     return torch.as_tensor(x)
-
-
-def _key_name(key):
-    dtype, device = key
-    # The device type, not its index: ranks may use different GPUs.
-    return "%s.%s" % (str(dtype).replace("torch.", ""), device.type)
-
-
-def _stream(key):
-    device = key[1]
-    return torch.cuda.current_stream(device).cuda_stream if device.type == "cuda" else 0
 
 
 def exponential_warmup(final_density, stages=4, start=0.25):
