@@ -147,17 +147,23 @@ int64_t Graph::period() const {
   return topology_ ? topology_->period() : 0;
 }
 
-Status Graph::Ring(int size, Graph* out) {
-  BRAID_RETURN_IF_ERROR(CheckSize(size, "ring"));
-  // n = 2: both sides are the same neighbour, so 1/2 each; n = 1: self only.
-  const std::vector<int64_t> offsets = {0, 1, -1};
+// A circulant graph with uniform mixing weights over self and the distinct
+// neighbours the offsets give (offsets closed under negation: doubly stochastic).
+// W = J/n when every other rank is a neighbour.
+Graph Graph::UniformCirculant(GraphKind kind, int size, const std::vector<int64_t>& offsets,
+                              const std::string& description) {
   const size_t degree = DistinctNonzero(size, offsets);
   const double weight = 1.0 / static_cast<double>(1 + degree);
   auto topology = std::make_shared<TableTopology>(
       std::vector<SparseRows>{CirculantRows(size, offsets, weight)});
-  // W = J/n when every other rank is a neighbour (n <= 3).
-  *out = Graph(GraphKind::kRing, size, "ring " + std::to_string(size),
-               degree + 1 == static_cast<size_t>(size), std::move(topology));
+  return Graph(kind, size, description, degree + 1 == static_cast<size_t>(size),
+               std::move(topology));
+}
+
+Status Graph::Ring(int size, Graph* out) {
+  BRAID_RETURN_IF_ERROR(CheckSize(size, "ring"));
+  // n = 2: both sides are the same neighbour, so 1/2 each; n = 1: self only.
+  *out = UniformCirculant(GraphKind::kRing, size, {0, 1, -1}, "ring " + std::to_string(size));
   return Status::OK();
 }
 
@@ -183,13 +189,9 @@ Status Graph::Exponential(int size, Graph* out) {
     offsets.push_back(d);
     offsets.push_back(-d);
   }
-  const size_t degree = DistinctNonzero(size, offsets);
-  const double weight = 1.0 / static_cast<double>(1 + degree);
-  auto topology = std::make_shared<TableTopology>(
-      std::vector<SparseRows>{CirculantRows(size, offsets, weight)});
   // W = J/n when every other rank is a neighbour (n <= 5 and n = 7).
-  *out = Graph(GraphKind::kExponential, size, "exponential " + std::to_string(size),
-               degree + 1 == static_cast<size_t>(size), std::move(topology));
+  *out = UniformCirculant(GraphKind::kExponential, size, offsets,
+                          "exponential " + std::to_string(size));
   return Status::OK();
 }
 

@@ -92,6 +92,9 @@ class Graph {
   Status Weights(int rank, int64_t step, MixingWeights* out) const;
 
  private:
+  // Uniform weights over self and the distinct neighbours that `offsets` give.
+  static Graph UniformCirculant(GraphKind kind, int size, const std::vector<int64_t>& offsets,
+                                const std::string& description);
   Graph(GraphKind kind, int size, std::string description, bool exact,
         std::shared_ptr<const Topology> topology);
 
