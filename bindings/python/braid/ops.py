@@ -446,3 +446,23 @@ class DGC(_SparseOp):
                  dense_fallback=True, name=None):
         super().__init__("dgc", "dgc", density, momentum, nesterov, weight_decay, clip_norm,
                          selection, scope, sample_fraction, seed, dense_fallback, name)
+
+
+def gossip_graph(kind, size, max_degree=1):
+    """The mixing matrix W of decentralized training (docs/gossip_graphs.md): kind is
+    "ring", "torus", "exponential", "one_peer_exponential", "complete" or "base"
+    (Base-(max_degree + 1)), for `size` ranks. The graph tells each rank its mixing
+    weights at a step (``weights(rank, step)``: self_weight, send_to and recv_from as
+    (rank, weight) pairs), gives the dense W (``matrix(step)``, row-major, n * n
+    values), its ``period`` (time-varying graphs use W_(t mod period)) and its
+    ``spectral_gap()`` (1 - ||W - J/n||_2; of the product over one period when it
+    varies). Local: nothing is communicated."""
+    return _C.GossipGraph(str(kind), int(size), int(max_degree))
+
+
+def gossip_graph_from_matrices(matrices):
+    """A user-given W (an n x n nested list), or a periodic list of them, checked to
+    be nonnegative and doubly stochastic."""
+    if matrices and not isinstance(matrices[0][0], (list, tuple)):
+        matrices = [matrices]
+    return _C.GossipGraph.from_matrices([[list(map(float, row)) for row in m] for m in matrices])

@@ -4,6 +4,7 @@
 
 #include "compress_binding.h"
 #include "engine.h"
+#include "gossip_binding.h"
 #include "handle.h"
 #include "ops_binding.h"
 #include "sparse_ops_binding.h"
@@ -17,4 +18,5 @@ PYBIND11_MODULE(_C, m) {
   braid::python::BindOps(m);
   braid::python::BindCompress(m);
   braid::python::BindSparseOps(m);
+  braid::python::BindGossip(m);
 }
