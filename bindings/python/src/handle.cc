@@ -76,9 +76,17 @@ DLDataType ToDLDataType(DataType dtype) {
   }
 }
 
-// What a DLPack consumer owns: a reference to the handle (and so the buffer).
+py::object GatherDLPack(const GatherOutput& out, const py::args&, const py::kwargs&) {
+  return ExportDLPack(out.handle, out.data(), out.dtype, out.shape, out.handle->output_device());
+}
+
+}  // namespace
+
+namespace {
+
+// What a DLPack consumer owns: a reference to the memory's owner and the shape.
 struct DLPackExport {
-  std::shared_ptr<Handle> handle;
+  std::shared_ptr<void> owner;
   std::vector<int64_t> shape;
   DLManagedTensor managed;
 };
@@ -94,14 +102,16 @@ void DeleteUnusedCapsule(PyObject* capsule) {
   if (m && m->deleter) m->deleter(m);
 }
 
-py::object GatherDLPack(const GatherOutput& out, const py::args&, const py::kwargs&) {
-  auto* e = new DLPackExport{out.handle, out.shape, {}};
+}  // namespace
+
+py::object ExportDLPack(std::shared_ptr<void> owner, const void* data, DataType dtype,
+                        std::vector<int64_t> shape, int device) {
+  auto* e = new DLPackExport{std::move(owner), std::move(shape), {}};
   DLTensor& t = e->managed.dl_tensor;
-  t.data = const_cast<char*>(out.data());
-  const int device = out.handle->output_device();
+  t.data = const_cast<void*>(data);
   t.device = device == kCpuDevice ? DLDevice{kDLCPU, 0} : DLDevice{kDLCUDA, device};
   t.ndim = static_cast<int32_t>(e->shape.size());
-  t.dtype = ToDLDataType(out.dtype);
+  t.dtype = ToDLDataType(dtype);
   t.shape = e->shape.data();
   t.strides = nullptr;
   t.byte_offset = 0;
@@ -114,8 +124,6 @@ py::object GatherDLPack(const GatherOutput& out, const py::args&, const py::kwar
   }
   return py::reinterpret_steal<py::object>(capsule);
 }
-
-}  // namespace
 
 PyHandle::~PyHandle() {
   if (handle && !handle->Poll() && !keepalive.empty()) {

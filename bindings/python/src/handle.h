@@ -42,6 +42,11 @@ struct PyHandle {
   pybind11::object Result();
 };
 
+// A DLPack capsule over `data` (`shape` elements of `dtype` on `device`) that keeps
+// `owner` alive until the consumer (or, unconsumed, the capsule) lets it go.
+pybind11::object ExportDLPack(std::shared_ptr<void> owner, const void* data, DataType dtype,
+                              std::vector<int64_t> shape, int device);
+
 // Drops the references of finished orphaned operations.
 void SweepOrphans();
 

@@ -12,6 +12,7 @@
 #include "dlpack_abi.h"
 #include "engine_state.h"
 #include "errors.h"
+#include "handle.h"
 #include "ops/compress/sparse_methods.h"
 #include "tensor_view.h"
 
@@ -50,41 +51,13 @@ struct StateBuffer {
   BufferView view;
 };
 
-struct StateExport {
-  py::object owner;
-  int64_t shape[1];
-  DLManagedTensor managed;
-};
-
-void DeleteStateExport(DLManagedTensor* m) {
-  py::gil_scoped_acquire gil;
-  delete static_cast<StateExport*>(m->manager_ctx);
-}
-
-void DeleteUnusedCapsule(PyObject* capsule) {
-  if (!PyCapsule_IsValid(capsule, "dltensor")) return;
-  auto* m = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(capsule, "dltensor"));
-  if (m && m->deleter) m->deleter(m);
-}
-
 py::object StateDLPack(const StateBuffer& b, const py::args&, const py::kwargs&) {
-  auto* e = new StateExport{b.owner, {b.view.count}, {}};
-  DLTensor& t = e->managed.dl_tensor;
-  t.data = b.view.data;
-  t.device = b.view.device == kCpuDevice ? DLDevice{kDLCPU, 0} : DLDevice{kDLCUDA, b.view.device};
-  t.ndim = 1;
-  t.dtype = DLDataType{kDLFloat, static_cast<uint8_t>(8 * DataTypeSize(b.view.dtype)), 1};
-  t.shape = e->shape;
-  t.strides = nullptr;
-  t.byte_offset = 0;
-  e->managed.manager_ctx = e;
-  e->managed.deleter = &DeleteStateExport;
-  PyObject* capsule = PyCapsule_New(&e->managed, "dltensor", &DeleteUnusedCapsule);
-  if (capsule == nullptr) {
-    delete e;
-    throw py::error_already_set();
-  }
-  return py::reinterpret_steal<py::object>(capsule);
+  // The consumer may drop the tensor without the GIL: the op is released with it.
+  std::shared_ptr<void> owner(new py::object(b.owner), [](void* p) {
+    py::gil_scoped_acquire gil;
+    delete static_cast<py::object*>(p);
+  });
+  return ExportDLPack(std::move(owner), b.view.data, b.view.dtype, {b.view.count}, b.view.device);
 }
 
 py::buffer_info StateBufferInfo(const StateBuffer& b) {
