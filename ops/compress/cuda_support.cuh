@@ -29,6 +29,18 @@ Status OnDevice(int device, F f) {
   return braid::cuda::OnDevice(device, "compress kernels", f);
 }
 
+// Copies `bytes` (any direction) on `stream` and waits for it, with `device` current.
+inline Status CopyAndWait(int device, void* dst, const void* src, int64_t bytes, void* stream) {
+  if (bytes == 0) return Status::OK();
+  return OnDevice(device, [&] {
+    auto st = static_cast<cudaStream_t>(stream);
+    BRAID_RETURN_IF_ERROR(
+        Check(cudaMemcpyAsync(dst, src, static_cast<size_t>(bytes), cudaMemcpyDefault, st),
+              "cudaMemcpyAsync"));
+    return Check(cudaStreamSynchronize(st), "cudaStreamSynchronize");
+  });
+}
+
 // Scratch memory ordered on a stream: freed (cudaFreeAsync) after the work queued
 // on the stream before the destructor, so kernels still running may use it.
 // Threading: one owner; used on the thread that queues the stream's work.

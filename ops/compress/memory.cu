@@ -175,23 +175,12 @@ Status Gather(int device, const DeviceValues& x, const void* indices, DataType i
   });
 }
 
-Status CopySync(int device, void* dst, const void* src, int64_t bytes, cudaMemcpyKind kind,
-                void* stream) {
-  if (bytes == 0) return Status::OK();
-  return OnDevice(device, [&] {
-    auto st = static_cast<cudaStream_t>(stream);
-    BRAID_RETURN_IF_ERROR(
-        Check(cudaMemcpyAsync(dst, src, static_cast<size_t>(bytes), kind, st), "cudaMemcpyAsync"));
-    return Check(cudaStreamSynchronize(st), "cudaStreamSynchronize");
-  });
-}
-
 Status CopyFromHost(int device, void* dst, const void* src, int64_t bytes, void* stream) {
-  return CopySync(device, dst, src, bytes, cudaMemcpyHostToDevice, stream);
+  return CopyAndWait(device, dst, src, bytes, stream);
 }
 
 Status CopyToHost(int device, void* dst, const void* src, int64_t bytes, void* stream) {
-  return CopySync(device, dst, src, bytes, cudaMemcpyDeviceToHost, stream);
+  return CopyAndWait(device, dst, src, bytes, stream);
 }
 
 CompressDeviceKernels MakeTable() {

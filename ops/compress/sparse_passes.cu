@@ -258,14 +258,7 @@ Status Zero(int device, void* memory, int64_t bytes, void* stream) {
 
 // Any direction (unified addressing); the host waits, so a host source may go.
 Status Copy(int device, void* dst, const void* src, int64_t bytes, void* stream) {
-  if (bytes == 0) return Status::OK();
-  return OnDevice(device, [&] {
-    auto st = static_cast<cudaStream_t>(stream);
-    BRAID_RETURN_IF_ERROR(
-        Check(cudaMemcpyAsync(dst, src, static_cast<size_t>(bytes), cudaMemcpyDefault, st),
-              "cudaMemcpyAsync"));
-    return Check(cudaStreamSynchronize(st), "cudaStreamSynchronize");
-  });
+  return CopyAndWait(device, dst, src, bytes, stream);
 }
 
 SparseStepDeviceKernels MakeTable() {

@@ -9,7 +9,6 @@
 #include <utility>
 #include <vector>
 
-#include "dlpack_abi.h"
 #include "engine_state.h"
 #include "errors.h"
 #include "handle.h"
