@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "dlpack_abi.h"
 #include "engine_state.h"
 #include "errors.h"
 #include "handle.h"
