@@ -46,4 +46,9 @@ Status Backend::AllreduceScaled(const std::vector<BufferView>& buffers, ReduceOp
   return Status::OK();
 }
 
+Status Backend::NeighborExchange(const std::vector<PeerBuffer>&, const std::vector<PeerBuffer>&) {
+  return InvalidArgument(std::string("the ") + name() +
+                         " backend does not implement neighbour exchange");
+}
+
 }  // namespace braid

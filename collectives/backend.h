@@ -27,6 +27,12 @@ struct ReduceScaling {
   bool post() const { return postscale != 1.0 || divisor > 1; }
 };
 
+// One message of a neighbour exchange: the buffer sent to, or received from, `peer`.
+struct PeerBuffer {
+  int peer = 0;
+  BufferView buf;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -73,6 +79,16 @@ class Backend {
   virtual Status Broadcast(const BufferView& buf, int root) = 0;
 
   virtual Status Barrier() = 0;
+
+  // Point-to-point exchange with some ranks (a graph): sends each of `sends` to its
+  // peer and receives each of `recvs` from its peer, all at once, and returns when
+  // every message has arrived and every send buffer may be reused. At most one
+  // message per direction and peer; every rank calls it for the same collective,
+  // and the graph is consistent (rank i sends to j exactly when j receives from i,
+  // with the same number of bytes), which the engine has checked. Ranks without
+  // messages may return at once. The default refuses.
+  virtual Status NeighborExchange(const std::vector<PeerBuffer>& sends,
+                                  const std::vector<PeerBuffer>& recvs);
 
   // Called from another thread when the job is being ended (Transport::Abort):
   // makes whatever this backend waits in return, or at least not block the end

@@ -23,4 +23,10 @@ Status DeviceOps::FindIndexOutOfRange(const void*, DataType, int64_t, int64_t, i
   return NoSparseKernels();
 }
 
+Status DeviceOps::Mix(const MixArgs&) {
+  return InvalidArgument(
+      "this GPU data plane has no mixing kernel for neighbour collectives (rebuild braid with "
+      "CUDA)");
+}
+
 }  // namespace braid

@@ -19,6 +19,7 @@
 
 #include "common/status.h"
 #include "common/types.h"
+#include "collectives/cpu/mix.h"
 
 namespace braid {
 
@@ -70,6 +71,11 @@ class DeviceOps {
   // waits for the answer (*position -1: every index is in range).
   virtual Status FindIndexOutOfRange(const void* indices, DataType index_dtype, int64_t count,
                                      int64_t length, int64_t* position, int64_t* value);
+
+  // The neighbour collectives' mixing pass (collectives/cpu/mix.h): as cpu::Mix,
+  // queued on stream(), with the same order of operations, so that it gives the
+  // same bits as the host. The default refuses.
+  virtual Status Mix(const MixArgs& args);
 };
 
 }  // namespace braid

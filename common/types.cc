@@ -80,6 +80,10 @@ const char* CollectiveName(Collective collective) {
       return "sparse_allreduce";
     case Collective::kSparseAllgather:
       return "sparse_allgather";
+    case Collective::kNeighborAllreduce:
+      return "neighbor_allreduce";
+    case Collective::kNeighborExchange:
+      return "neighbor_exchange";
   }
   return "unknown";
 }

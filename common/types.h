@@ -49,12 +49,24 @@ enum class Collective : int32_t {
   kSparseAllreduce = 5,
   // The same pairs, gathered from every rank in rank order and returned as they are.
   kSparseAllgather = 6,
+  // Each rank sends its tensor to some ranks and receives theirs from others (a
+  // graph; docs/gossip.md) and mixes them: out = self_weight * x + sum of
+  // weight_j * x_j over the ranks j it receives from.
+  kNeighborAllreduce = 7,
+  // The same exchange without the mixing: the received tensors are returned, one
+  // block per neighbour in the order the rank named them.
+  kNeighborExchange = 8,
 };
-constexpr int kNumCollectives = 7;
+constexpr int kNumCollectives = 9;
 
 // The sparse collectives, whose tensors are (index, value) pairs.
 inline bool IsSparse(Collective c) {
   return c == Collective::kSparseAllreduce || c == Collective::kSparseAllgather;
+}
+
+// The neighbour collectives, whose communication follows a graph.
+inline bool IsNeighbor(Collective c) {
+  return c == Collective::kNeighborAllreduce || c == Collective::kNeighborExchange;
 }
 
 // Device ordinal of host memory; 0, 1, ... are CUDA devices.

@@ -41,6 +41,12 @@ struct RequestMeta {
   DataType index_dtype = DataType::kInt32;
   int64_t pairs = 0;
   bool dense_fallback = true;
+  // Neighbour collectives: the ranks this rank sends its tensor to and the ranks
+  // it receives tensors from, ascending, distinct, never itself. They differ
+  // between ranks; negotiation checks that they form one graph (i sends to j
+  // exactly when j receives from i). Other collectives leave them empty.
+  std::vector<int32_t> send_to;
+  std::vector<int32_t> recv_from;
 
   // The product of the dimensions; -1 when a dimension is negative or the product
   // does not fit int64 (ValidateRequest refuses such shapes before they are queued).
@@ -53,6 +59,11 @@ struct Request {
   const void* input = nullptr;    // sparse: the values
   void* output = nullptr;         // equal to input for in-place operations; sparse allreduce: dense
   const void* indices = nullptr;  // sparse collectives only
+  // neighbor_allreduce: output = self_weight * input + sum over k of
+  // recv_weights[k] * (the tensor from meta.recv_from[k]). This rank's own
+  // weights: they are not negotiated and may change every call.
+  double self_weight = 1.0;
+  std::vector<double> recv_weights;
   void* stream = nullptr;
   // GPU tensors: the event recorded on `stream` when the request was enqueued
   // (core/ready_event.h), and its place in the order of recording; null when none

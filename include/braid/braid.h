@@ -138,6 +138,32 @@ int braid_sparse_allgather_async(const char* name, const braid_tensor_t* indices
 int braid_handle_sparse_output(braid_handle_t handle, const void** indices, const void** values,
                                int64_t* total_pairs, const int64_t** rank_pairs);
 
+/* ---- Neighbour collectives (docs/gossip.md) ----
+ * Each rank names the ranks it sends its tensor to (send_to, num_send entries) and
+ * the ranks it receives tensors from (recv_from, num_recv entries): ascending,
+ * distinct, never itself; either may be empty. Across ranks they must form one
+ * graph: rank i lists j in send_to exactly when rank j lists i in recv_from;
+ * otherwise the operation fails with BRAID_ERR_MISMATCH on every rank, naming the
+ * edges that do not match. Shape, dtype and host/GPU memory must agree across
+ * ranks. The graph may change from call to call (a time-varying graph). Not
+ * supported while ranks are joined. */
+
+/* output = self_weight * input + sum over k of recv_weights[k] * (the input of rank
+ * recv_from[k]): one gossip (mixing) step. dtype float16, bfloat16, float32 or
+ * float64; output may equal input->data (in place). The weights are this rank's
+ * own (a row of the mixing matrix) and are not checked against the other ranks'. */
+int braid_neighbor_allreduce_async(const char* name, const braid_tensor_t* input, void* output,
+                                   const int* send_to, int num_send, const int* recv_from,
+                                   int num_recv, double self_weight, const double* recv_weights,
+                                   braid_handle_t* handle);
+
+/* The inputs of the recv_from ranks as they are, into memory braid owns (read it
+ * with braid_handle_output): shape [num_recv, input shape...], block k from rank
+ * recv_from[k]. Any dtype. */
+int braid_neighbor_exchange_async(const char* name, const braid_tensor_t* input,
+                                  const int* send_to, int num_send, const int* recv_from,
+                                  int num_recv, braid_handle_t* handle);
+
 /* 1 when the operation has finished (successfully or not), 0 while pending. */
 int braid_poll(braid_handle_t handle);
 /* Blocks until the operation finishes; returns its status. */
