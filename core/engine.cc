@@ -147,11 +147,14 @@ Status Engine::Enqueue(Request request, std::shared_ptr<Handle>* handle) {
     return InvalidArgument(std::string("the name '") + kJoinName + "' is reserved for join");
   }
   BRAID_RETURN_IF_ERROR(ValidateRequest(request.meta, world().size));
+  BRAID_RETURN_IF_ERROR(ValidateNeighborWeights(request, world().rank));
   if (IsSparse(request.meta.collective)) {
     BRAID_RETURN_IF_ERROR(CheckSparsePointers(request));
   } else if (has_data && request.meta.NumElements() > 0 &&
              (request.input == nullptr ||
-              (request.meta.collective != Collective::kAllgather && request.output == nullptr))) {
+              (request.meta.collective != Collective::kAllgather &&
+               request.meta.collective != Collective::kNeighborExchange &&
+               request.output == nullptr))) {
     return InvalidArgument("'" + request.meta.name + "': the data pointer is null");
   }
   if (has_data && request.meta.device != kCpuDevice) RecordReady(&request);

@@ -133,8 +133,9 @@ Status Executor::StandIn(const Response& agreed, Request* r,
       return StandInOutput(agreed, r, scratch);
     case Collective::kBarrier:
       return Status::OK();
-    default:  // broadcast: rank 0 answers it with an error while ranks are joined
-      return Internal("a joined rank cannot stand in for a broadcast");
+    default:  // broadcast, neighbour: rank 0 answers them with an error while ranks are joined
+      return Internal(std::string("a joined rank cannot stand in for a ") +
+                      CollectiveName(agreed.meta.collective));
   }
 }
 
@@ -244,6 +245,14 @@ Status Executor::Run(const Response& agreed, Backend* backend, DeviceOps* ops, c
       here = Internal("no data plane for this sparse collective on this rank");
     return Sparse(agreed, backend, ops, here, requests);
   }
+  if (IsNeighbor(agreed.meta.collective)) {
+    // Its own agreement round carries the failures.
+    Status here = local;
+    if (here.ok() && (backend == nullptr || (on_gpu && ops == nullptr)))
+      here = Internal("no data plane for this neighbour collective on this rank");
+    if (!here.ok()) return Agree(here);
+    return Neighbor(agreed, backend, ops, here, requests);
+  }
   if (on_gpu && (backend == nullptr || ops == nullptr)) {
     return Agree(local.ok() ? Internal("no GPU data plane on this rank") : local);
   }
@@ -266,8 +275,10 @@ Status Executor::Run(const Response& agreed, Backend* backend, DeviceOps* ops, c
       return local.ok() ? backend->Barrier() : local;
     case Collective::kSparseAllreduce:
     case Collective::kSparseAllgather:
+    case Collective::kNeighborAllreduce:
+    case Collective::kNeighborExchange:
     case Collective::kJoin:
-      break;  // handled by RunGroup
+      break;  // handled above, or by RunGroup
   }
   return local;
 }

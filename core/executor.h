@@ -29,6 +29,7 @@
 #include "collectives/transport.h"
 #include "core/buffer_pool.h"
 #include "core/fusion.h"
+#include "core/neighbor_plan.h"
 #include "core/request.h"
 #include "core/tensor_queue.h"
 #include "core/timeline.h"
@@ -81,6 +82,16 @@ class Executor {
   Status Sparse(const Response& agreed, Backend* backend, DeviceOps* ops, const Status& local,
                 std::vector<Request>* requests);
   SparseMemory* SparseMemoryFor(DeviceOps* ops);
+  // The neighbour collectives on host or device memory (executor_neighbor.cc).
+  Status Neighbor(const Response& agreed, Backend* backend, DeviceOps* ops, const Status& local,
+                  std::vector<Request>* requests);
+  // The kept send (which 0) or receive (which 1) area of at least `bytes`, on the
+  // host (ops null) or on the device plane's GPU.
+  Status NeighborArea(DeviceOps* ops, int which, int64_t bytes, void** data);
+  Status PackNeighborSends(const NeighborPlan& plan, const std::vector<Request>& requests,
+                           DeviceOps* ops, char* area);
+  Status MixNeighbors(const NeighborPlan& plan, const std::vector<Request>& requests,
+                      DeviceOps* ops, const char* recv_area);
   // The same on device memory (executor_device.cc): copies and scaling run on the
   // device plane's stream through `ops`, after the tensors' ready events.
   // Each takes what already failed here (`local`) into the ranks' agreement.
@@ -109,6 +120,14 @@ class Executor {
   std::unique_ptr<SparseMemory> host_sparse_;
   std::unique_ptr<SparseMemory> device_sparse_;
   DeviceOps* device_sparse_ops_ = nullptr;
+  // The neighbour collectives' send and receive areas, host and GPU.
+  struct Scratch {
+    std::shared_ptr<void> memory;
+    int64_t bytes = 0;
+  };
+  Scratch neighbor_host_[2];
+  Scratch neighbor_device_[2];
+  DeviceOps* neighbor_ops_ = nullptr;
 };
 
 // ops->stream() waits for the inputs of every request (executor_device.cc).

@@ -10,7 +10,8 @@ namespace {
 
 bool Fusable(const Response& r) {
   return !r.is_error() && (r.meta.collective == Collective::kAllreduce ||
-                           r.meta.collective == Collective::kSparseAllreduce);
+                           r.meta.collective == Collective::kSparseAllreduce ||
+                           r.meta.collective == Collective::kNeighborAllreduce);
 }
 
 bool Compatible(const Response& a, const Response& b) {

@@ -1,5 +1,6 @@
 #include "core/message_table.h"
 
+#include <algorithm>
 #include <sstream>
 
 #include "common/text.h"
@@ -98,9 +99,12 @@ std::string FindMismatchIn(const Submissions& sub) {
 }
 
 // "broadcast of 'w': rank(s) 1, 3 have called join; ..." for the joined ranks
-// that did not submit the broadcast ("" when there are none).
-std::string BroadcastWhileJoined(const std::string& name, const std::vector<bool>& submitted,
-                                 const std::vector<bool>& joined) {
+// that did not submit a collective a joined rank cannot stand in for (broadcast:
+// it has no buffer to receive; a neighbour collective: it has no place in the
+// graph). "" when there are none or the collective is not one of those.
+std::string UnsupportedWhileJoined(const RequestMeta& meta, const std::vector<bool>& submitted,
+                                   const std::vector<bool>& joined) {
+  if (meta.collective != Collective::kBroadcast && !IsNeighbor(meta.collective)) return "";
   std::ostringstream ranks;
   bool any = false;
   for (size_t r = 0; r < submitted.size(); ++r) {
@@ -109,8 +113,42 @@ std::string BroadcastWhileJoined(const std::string& name, const std::vector<bool
     any = true;
   }
   if (!any) return "";
-  return "broadcast of '" + name + "': rank(s) " + ranks.str() +
-         " have called join; broadcast is not supported while ranks are joined";
+  return std::string(CollectiveName(meta.collective)) + " of '" + meta.name + "': rank(s) " +
+         ranks.str() + " have called join; " + CollectiveName(meta.collective) +
+         " is not supported while ranks are joined";
+}
+
+bool Lists(const std::vector<int32_t>& peers, int rank) {
+  return std::binary_search(peers.begin(), peers.end(), rank);
+}
+
+// A neighbour collective's graph: rank i sends to j exactly when j receives from
+// i. Names the first edges that do not match ("" when they all do). Every rank
+// submitted (joined ranks are refused first).
+std::string InconsistentGraph(const std::vector<RequestMeta>& by_rank) {
+  constexpr int kMaxListed = 8;
+  std::ostringstream s;
+  int listed = 0, found = 0;
+  auto note = [&](int a, const char* verb, int b, const char* missing) {
+    if (listed++ < kMaxListed) {
+      s << (listed > 1 ? "; " : "") << "rank " << a << verb << b << " but rank " << b << missing
+        << a;
+    }
+    ++found;
+  };
+  const int n = static_cast<int>(by_rank.size());
+  for (int i = 0; i < n; ++i) {
+    for (int32_t j : by_rank[i].send_to)
+      if (!Lists(by_rank[j].recv_from, i))
+        note(i, " sends to rank ", j, " does not receive from rank ");
+    for (int32_t j : by_rank[i].recv_from)
+      if (!Lists(by_rank[j].send_to, i))
+        note(i, " receives from rank ", j, " does not send to rank ");
+  }
+  if (found == 0) return "";
+  if (found > kMaxListed) s << "; and " << (found - kMaxListed) << " more";
+  return "Inconsistent neighbour graph for '" + by_rank[0].name + "' across ranks: " + s.str() +
+         " (rank i must list j in send_to exactly when rank j lists i in recv_from)";
 }
 
 }  // namespace
@@ -172,9 +210,9 @@ Response MessageTable::TakeResponse(const std::string& name) {
     break;
   }
   std::string mismatch = FindMismatch(entry.by_rank, entry.submitted);
-  std::string joined_error = response.meta.collective == Collective::kBroadcast
-                                 ? BroadcastWhileJoined(name, entry.submitted, joined_)
-                                 : std::string();
+  std::string joined_error = UnsupportedWhileJoined(response.meta, entry.submitted, joined_);
+  if (mismatch.empty() && joined_error.empty() && IsNeighbor(response.meta.collective))
+    mismatch = InconsistentGraph(entry.by_rank);
   std::string device_error;
   if (mismatch.empty() && joined_error.empty() && OnGpu(response.meta))
     device_error = AssignDevices(entry, &response);
@@ -191,6 +229,13 @@ Response MessageTable::TakeResponse(const std::string& name) {
   } else if (response.meta.collective == Collective::kAllgather) {
     for (int r = 0; r < world_size_; ++r)
       response.first_dims.push_back(entry.submitted[r] ? entry.by_rank[r].shape[0] : 0);
+  } else if (IsNeighbor(response.meta.collective)) {
+    for (const RequestMeta& m : entry.by_rank) {
+      response.graph.push_back(static_cast<int32_t>(m.send_to.size()));
+      response.graph.insert(response.graph.end(), m.send_to.begin(), m.send_to.end());
+      response.graph.push_back(static_cast<int32_t>(m.recv_from.size()));
+      response.graph.insert(response.graph.end(), m.recv_from.begin(), m.recv_from.end());
+    }
   }
   entries_.erase(it);
   return response;

@@ -62,7 +62,69 @@ Status ValidateSparse(const RequestMeta& meta) {
   return Status::OK();
 }
 
+// One list of a neighbour collective's graph: ranks in [0, world_size), not this
+// one (a rank is not its own neighbour: its self weight covers that), ascending
+// and distinct, so that every rank sees one order and one message per peer.
+Status ValidatePeers(const std::string& what, const char* list, const std::vector<int32_t>& peers,
+                     int world_size) {
+  for (size_t k = 0; k < peers.size(); ++k) {
+    if (peers[k] < 0 || peers[k] >= world_size) {
+      return InvalidArgument(what + list + " names rank " + std::to_string(peers[k]) +
+                             ", not in [0, " + std::to_string(world_size) + ")");
+    }
+    if (k > 0 && peers[k] <= peers[k - 1]) {
+      return InvalidArgument(what + list + " must be ascending and without repeats, not " +
+                             BracketList(std::vector<int64_t>(peers.begin(), peers.end())));
+    }
+  }
+  return Status::OK();
+}
+
+// The neighbour collectives' own rules: the graph lists, and float tensors for the
+// mixing form (its weights are real numbers).
+Status ValidateNeighbor(const RequestMeta& meta, int world_size) {
+  const std::string what =
+      std::string(CollectiveName(meta.collective)) + " of '" + meta.name + "': ";
+  BRAID_RETURN_IF_ERROR(ValidatePeers(what, "send_to", meta.send_to, world_size));
+  BRAID_RETURN_IF_ERROR(ValidatePeers(what, "recv_from", meta.recv_from, world_size));
+  if (meta.collective == Collective::kNeighborAllreduce && !IsFloatingPoint(meta.dtype)) {
+    return InvalidArgument(what + "tensors must be float16, bfloat16, float32 or float64, not " +
+                           DataTypeName(meta.dtype) + " (the mixing weights are real numbers)");
+  }
+  if (meta.prescale != 1.0 || meta.postscale != 1.0) {
+    return InvalidArgument(what + "scale factors are not supported (prescale and postscale 1)");
+  }
+  return Status::OK();
+}
+
 }  // namespace
+
+Status ValidateNeighborWeights(const Request& r, int rank) {
+  if (r.meta.collective != Collective::kNeighborAllreduce) return Status::OK();
+  const std::string what = "neighbor_allreduce of '" + r.meta.name + "': ";
+  if (r.recv_weights.size() != r.meta.recv_from.size()) {
+    return InvalidArgument(what + std::to_string(r.recv_weights.size()) + " weights for " +
+                           std::to_string(r.meta.recv_from.size()) +
+                           " ranks in recv_from (one weight per rank received from)");
+  }
+  if (!std::isfinite(r.self_weight)) return InvalidArgument(what + "the self weight is not finite");
+  for (size_t k = 0; k < r.recv_weights.size(); ++k) {
+    if (!std::isfinite(r.recv_weights[k])) {
+      return InvalidArgument(what + "the weight of rank " + std::to_string(r.meta.recv_from[k]) +
+                             " is not finite");
+    }
+  }
+  for (int32_t peer : r.meta.send_to) {
+    if (peer == rank) return InvalidArgument(what + "send_to names this rank itself");
+  }
+  for (int32_t peer : r.meta.recv_from) {
+    if (peer == rank) {
+      return InvalidArgument(what +
+                             "recv_from names this rank itself (its own term is the self weight)");
+    }
+  }
+  return Status::OK();
+}
 
 int64_t RequestMeta::NumElements() const {
   return CheckedProduct(shape);
@@ -72,7 +134,26 @@ bool RequestMeta::operator==(const RequestMeta& o) const {
   return name == o.name && collective == o.collective && dtype == o.dtype && op == o.op &&
          root == o.root && device == o.device && prescale == o.prescale &&
          postscale == o.postscale && shape == o.shape && index_dtype == o.index_dtype &&
-         pairs == o.pairs && dense_fallback == o.dense_fallback;
+         pairs == o.pairs && dense_fallback == o.dense_fallback && send_to == o.send_to &&
+         recv_from == o.recv_from;
+}
+
+bool GraphOf(const Response& response, int rank, std::vector<int32_t>* send_to,
+             std::vector<int32_t>* recv_from) {
+  const std::vector<int32_t>& g = response.graph;
+  size_t pos = 0;
+  // Reads one counted list at pos; false when the list runs past the end.
+  auto read = [&](std::vector<int32_t>* out) {
+    if (pos >= g.size() || g[pos] < 0 || g.size() - pos - 1 < static_cast<size_t>(g[pos]))
+      return false;
+    const size_t n = static_cast<size_t>(g[pos]);
+    if (out != nullptr) out->assign(g.begin() + pos + 1, g.begin() + pos + 1 + n);
+    pos += 1 + n;
+    return true;
+  };
+  for (int r = 0; r < rank; ++r)
+    if (!read(nullptr) || !read(nullptr)) return false;
+  return read(send_to) && read(recv_from);
 }
 
 int64_t SparseRowElements(const RequestMeta& meta) {
@@ -167,6 +248,11 @@ Status ValidateRequest(const RequestMeta& meta, int world_size) {
                            "': a scalar has no first dimension to gather along");
   }
   if (IsSparse(meta.collective)) return ValidateSparse(meta);
+  if (IsNeighbor(meta.collective)) return ValidateNeighbor(meta, world_size);
+  if (!meta.send_to.empty() || !meta.recv_from.empty()) {
+    return InvalidArgument(std::string(CollectiveName(meta.collective)) + " of '" + meta.name +
+                           "': only neighbour collectives take send_to / recv_from");
+  }
   if (!std::isfinite(meta.prescale) || !std::isfinite(meta.postscale)) {
     return InvalidArgument("allreduce of '" + meta.name + "': scale factors must be finite");
   }

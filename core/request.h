@@ -84,12 +84,21 @@ struct Response {
   // different GPUs, one each; a joined rank's is the GPU its data plane is on).
   // Empty for host tensors.
   std::vector<int64_t> devices;
+  // Neighbour collectives: every rank's graph lists, in rank order, each rank's as
+  // its send_to count, send_to, its recv_from count, recv_from (GraphOf reads
+  // one). Kept so that a cached response matches a rank's request only with the
+  // lists the ranks agreed on.
+  std::vector<int32_t> graph;
   StatusCode error_code = StatusCode::kOk;
   std::string error;
 
   bool is_error() const { return error_code != StatusCode::kOk; }
   int64_t NumBytes() const;
 };
+
+// Rank `rank`'s lists in `response.graph`; false when it holds none for it.
+bool GraphOf(const Response& response, int rank, std::vector<int32_t>* send_to,
+             std::vector<int32_t>* recv_from);
 
 // A sparse request's elements per row (the dense shape without its first
 // dimension) and its value count (pairs times that).
@@ -122,6 +131,11 @@ Status DescribeSparse(const std::string& name, Collective collective, const Spar
 // int64), the root, the scale factors, and what bool tensors cannot do (average,
 // scaling). Every message names the tensor.
 Status ValidateRequest(const RequestMeta& meta, int world_size);
+
+// A neighbour allreduce's weights (one per rank in recv_from, finite) and that
+// neither list names `rank`, this rank; other requests pass. The rest of the graph
+// is checked by ValidateRequest, and across ranks by negotiation.
+Status ValidateNeighborWeights(const Request& request, int rank);
 
 // The shape part of ValidateRequest, for callers that check a tensor before they
 // build a request (the Python binding, before it trusts an exporter's shape).

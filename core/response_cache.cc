@@ -12,6 +12,10 @@ bool ResponseMatches(const Response& response, const RequestMeta& meta, int rank
   }
   // Sparse: each rank's number of pairs travels with the data, not in the response.
   if (IsSparse(meta.collective)) agreed.pairs = mine.pairs = 0;
+  // Neighbour collectives: each rank's own lists, as the ranks agreed on them.
+  if (IsNeighbor(meta.collective)) {
+    if (!GraphOf(response, rank, &agreed.send_to, &agreed.recv_from)) return false;
+  }
   if (meta.collective != Collective::kAllgather) return agreed == mine;
   // Allgather: the first dimension may differ between ranks.
   if (mine.shape.empty() || agreed.shape.empty() ||

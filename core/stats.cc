@@ -1,6 +1,7 @@
 #include "core/stats.h"
 
 #include <atomic>
+#include <mutex>
 
 namespace braid {
 namespace {
@@ -23,7 +24,34 @@ int Index(Collective c) {
   return i >= 0 && i < kKinds ? i : -1;
 }
 
+// Bytes sent to each peer by the neighbour collectives, by peer rank.
+struct PeerBytes {
+  std::mutex mu;
+  std::vector<int64_t> bytes;
+};
+
+PeerBytes* SentToPeers() {
+  static PeerBytes peers;
+  return &peers;
+}
+
 }  // namespace
+
+void RecordNeighborSends(const std::vector<std::pair<int, int64_t>>& sends) {
+  PeerBytes* p = SentToPeers();
+  std::lock_guard<std::mutex> lock(p->mu);
+  for (const auto& [peer, bytes] : sends) {
+    if (peer < 0) continue;
+    if (p->bytes.size() <= static_cast<size_t>(peer)) p->bytes.resize(peer + 1, 0);
+    p->bytes[peer] += bytes;
+  }
+}
+
+std::vector<int64_t> ReadNeighborSends() {
+  PeerBytes* p = SentToPeers();
+  std::lock_guard<std::mutex> lock(p->mu);
+  return p->bytes;
+}
 
 void RecordCollective(Collective collective, int64_t bytes, int64_t index_bytes) {
   int i = Index(collective);
@@ -44,6 +72,11 @@ CollectiveCounts ReadStats(Collective collective) {
 }
 
 void ResetStats() {
+  {
+    PeerBytes* p = SentToPeers();
+    std::lock_guard<std::mutex> lock(p->mu);
+    p->bytes.clear();
+  }
   for (int i = 0; i < kKinds; ++i) {
     Counters()[i].count.store(0, std::memory_order_relaxed);
     Counters()[i].bytes.store(0, std::memory_order_relaxed);

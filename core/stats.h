@@ -9,7 +9,9 @@
 // rank; sparse: this rank's values and, apart, its indices; a sparse allreduce run
 // as a dense one counts the dense tensor as values), not the wire traffic of the algorithm the
 // backend chooses (a ring allreduce sends about 2 (N-1)/N times the payload). The control plane's
-// negotiation rounds are not counted. Joined ranks count the collectives they stand in for.
+// negotiation rounds are not counted. Neighbour collectives count this rank's
+// tensors once as payload, and apart, per peer, the bytes actually sent to it. Joined ranks count
+// the collectives they stand in for.
 //
 // The counters are per process, not per engine: the C API and the Python extension
 // each hold a default engine, and both report the same process-wide numbers.
@@ -19,6 +21,8 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 #include "common/types.h"
 
@@ -37,6 +41,13 @@ void RecordCollective(Collective collective, int64_t bytes, int64_t index_bytes 
 
 // The counts for `collective` since start-up or the last ResetStats().
 CollectiveCounts ReadStats(Collective collective);
+
+// Adds the bytes a neighbour collective sent to each peer: (peer rank, bytes).
+void RecordNeighborSends(const std::vector<std::pair<int, int64_t>>& sends);
+
+// Bytes sent to each peer rank by the neighbour collectives (index: the peer;
+// shorter than the world when the highest peers were never sent to).
+std::vector<int64_t> ReadNeighborSends();
 
 void ResetStats();
 

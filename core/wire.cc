@@ -22,9 +22,10 @@ class Writer {
     Put<uint32_t>(static_cast<uint32_t>(s.size()));
     out_.append(s);
   }
-  void PutInts(const std::vector<int64_t>& v) {
+  template <typename T>
+  void PutInts(const std::vector<T>& v) {
     Put<uint32_t>(static_cast<uint32_t>(v.size()));
-    for (int64_t x : v) Put<int64_t>(x);
+    for (T x : v) Put<T>(x);
   }
   std::string Take() { return std::move(out_); }
 
@@ -49,9 +50,10 @@ class Reader {
     pos_ += n;
     return true;
   }
-  bool GetInts(std::vector<int64_t>* v) {
+  template <typename T>
+  bool GetInts(std::vector<T>* v) {
     uint32_t n = 0;
-    if (!Get(&n) || (in_.size() - pos_) / sizeof(int64_t) < n) return false;
+    if (!Get(&n) || (in_.size() - pos_) / sizeof(T) < n) return false;
     v->resize(n);
     for (auto& x : *v) Get(&x);
     return true;
@@ -76,6 +78,8 @@ void PutMeta(Writer* w, const RequestMeta& m) {
   w->Put<int32_t>(static_cast<int32_t>(m.index_dtype));
   w->Put<int64_t>(m.pairs);
   w->Put<uint8_t>(m.dense_fallback ? 1 : 0);
+  w->PutInts(m.send_to);
+  w->PutInts(m.recv_from);
 }
 
 bool GetMeta(Reader* r, RequestMeta* m) {
@@ -83,7 +87,8 @@ bool GetMeta(Reader* r, RequestMeta* m) {
   uint8_t fallback = 0;
   if (!r->GetString(&m->name) || !r->Get(&collective) || !r->Get(&dtype) || !r->Get(&op) ||
       !r->Get(&m->root) || !r->Get(&m->device) || !r->Get(&m->prescale) || !r->Get(&m->postscale) ||
-      !r->GetInts(&m->shape) || !r->Get(&index_dtype) || !r->Get(&m->pairs) || !r->Get(&fallback)) {
+      !r->GetInts(&m->shape) || !r->Get(&index_dtype) || !r->Get(&m->pairs) || !r->Get(&fallback) ||
+      !r->GetInts(&m->send_to) || !r->GetInts(&m->recv_from)) {
     return false;
   }
   if (collective < 0 || collective >= kNumCollectives || fallback > 1) return false;
@@ -132,6 +137,7 @@ std::string EncodeResponses(const std::vector<Response>& responses) {
     PutMeta(&w, resp.meta);
     w.PutInts(resp.first_dims);
     w.PutInts(resp.devices);
+    w.PutInts(resp.graph);
     w.Put<int32_t>(static_cast<int32_t>(resp.error_code));
     w.PutString(resp.error);
   }
@@ -170,7 +176,7 @@ Status DecodeResponses(const std::string& bytes, std::vector<Response>* response
     Response resp;
     int32_t code = 0;
     if (!GetMeta(&r, &resp.meta) || !r.GetInts(&resp.first_dims) || !r.GetInts(&resp.devices) ||
-        !r.Get(&code) || !r.GetString(&resp.error)) {
+        !r.GetInts(&resp.graph) || !r.Get(&code) || !r.GetString(&resp.error)) {
       return Corrupt("response");
     }
     resp.error_code = static_cast<StatusCode>(code);

@@ -206,7 +206,9 @@ enum {
   BRAID_BROADCAST = 2,
   BRAID_BARRIER = 3,
   BRAID_SPARSE_ALLREDUCE = 5,
-  BRAID_SPARSE_ALLGATHER = 6
+  BRAID_SPARSE_ALLGATHER = 6,
+  BRAID_NEIGHBOR_ALLREDUCE = 7,
+  BRAID_NEIGHBOR_EXCHANGE = 8
 };
 
 /* *count and *bytes (either may be NULL) for `collective` (BRAID_ALLREDUCE ...). Works
@@ -216,6 +218,9 @@ int braid_stats(int collective, int64_t* count, int64_t* bytes);
  * BRAID_SPARSE_ALLGATHER), which braid_stats leaves out: there *bytes counts the
  * values this rank contributed, here *index_bytes its indices. */
 int braid_sparse_stats(int collective, int64_t* index_bytes);
+/* The bytes the neighbour collectives sent from this rank to each peer: bytes[p] for
+ * p < num (the world size); peers never sent to read 0. */
+int braid_neighbor_stats(int64_t* bytes, int num);
 /* Sets every counter to zero. */
 int braid_reset_stats(void);
 
