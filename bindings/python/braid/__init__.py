@@ -63,11 +63,12 @@ barrier = _C.barrier
 
 def stats():
     """This process's communication counters: for each collective kind ("allreduce",
-    "allgather", "broadcast", "barrier", "sparse_allreduce", "sparse_allgather")
-    {"count": collectives run, "bytes": this rank's payload bytes}, since start-up or
-    reset_stats(); the sparse kinds count values in "bytes" and indices in
-    "index_bytes". A fused group counts once; negotiation traffic is not counted
-    (docs/stats.md)."""
+    "allgather", "broadcast", "barrier", "sparse_allreduce", "sparse_allgather",
+    "neighbor_allreduce", "neighbor_exchange") {"count": collectives run, "bytes": this
+    rank's payload bytes}, since start-up or reset_stats(); the sparse kinds count
+    values in "bytes" and indices in "index_bytes". "neighbor_sent_bytes" lists the
+    bytes the neighbour collectives sent to each peer rank (index: the peer). A fused
+    group counts once; negotiation traffic is not counted (docs/stats.md)."""
     return _C.stats()
 
 
@@ -133,7 +134,17 @@ def synchronize(handle):
     if handle._sparse_gather:
         indices, values, pairs = out
         return _host_array(indices), _host_array(values), list(pairs)
-    return _np.asarray(out) if handle._gather else out
+    if not handle._gather:
+        return out
+    out = _host_array(out)
+    rows = getattr(handle, "_rows", None)
+    if rows is not None and rows != sorted(rows):
+        if not isinstance(out, _np.ndarray):
+            raise BraidInvalidArgument(
+                "neighbor_exchange: a GPU result comes in ascending rank order; pass recv_from "
+                "sorted")
+        out = out[rows]
+    return out
 
 
 def _host_array(out):
@@ -245,6 +256,80 @@ def sparse_allgather_async(indices, values, dense_shape, name=None):
 
 def sparse_allgather(indices, values, dense_shape, name=None):
     return synchronize(sparse_allgather_async(indices, values, dense_shape, name))
+
+
+def _ranks(ranks, what):
+    out = [int(r) for r in ranks]
+    if len(set(out)) != len(out):
+        raise BraidInvalidArgument("%s names a rank twice: %s" % (what, out))
+    return out
+
+
+def neighbor_allreduce_async(tensor, send_to, recv_from, self_weight=None, recv_weights=None,
+                             name=None, output=None):
+    """Starts one gossip (mixing) step: `output` (None: in place) becomes
+    self_weight * tensor + sum over j of recv_weights[j] * (rank j's tensor), for the
+    ranks j in `recv_from`; `send_to` are the ranks that mix this rank's tensor in.
+    Across ranks the lists must form one graph (rank i lists j in send_to exactly when
+    j lists i in recv_from), else every rank fails with BraidMismatchError.
+    `recv_weights`: a dict {rank: weight} or a list in recv_from's order; by default
+    every tensor counts equally (1 / (len(recv_from) + 1)), and `self_weight`
+    defaults to what is left of 1. The graph may change from call to call
+    (docs/gossip.md). synchronize() returns the output."""
+    recv = _ranks(recv_from, "recv_from")
+    send = sorted(_ranks(send_to, "send_to"))
+    if recv_weights is None:
+        weights = {r: 1.0 / (len(recv) + 1) for r in recv}
+    elif isinstance(recv_weights, dict):
+        if sorted(int(r) for r in recv_weights) != sorted(recv):
+            raise BraidInvalidArgument("recv_weights names ranks %s, recv_from %s"
+                                       % (sorted(recv_weights), sorted(recv)))
+        weights = {int(r): float(w) for r, w in recv_weights.items()}
+    else:
+        weights = [float(w) for w in recv_weights]
+        if len(weights) != len(recv):
+            raise BraidInvalidArgument("%d recv_weights for %d ranks in recv_from"
+                                       % (len(weights), len(recv)))
+        weights = dict(zip(recv, weights))
+    if self_weight is None:
+        self_weight = 1.0 - sum(weights.values())
+    order = sorted(recv)
+    h = _C.neighbor_allreduce_async(_name("neighbor_allreduce", name), tensor, output, send,
+                                    order, float(self_weight), [weights[r] for r in order])
+    return Handle(h)
+
+
+def neighbor_allreduce(tensor, send_to, recv_from, self_weight=None, recv_weights=None,
+                       name=None, output=None):
+    return synchronize(neighbor_allreduce_async(tensor, send_to, recv_from, self_weight,
+                                                recv_weights, name, output))
+
+
+def neighbor_exchange_async(tensor, send_to, recv_from, name=None):
+    """Starts a neighbour exchange: sends `tensor` to the ranks in `send_to` and
+    receives the tensors of the ranks in `recv_from` (the graph must be consistent
+    across ranks, as for neighbor_allreduce). synchronize() returns them stacked,
+    shape [len(recv_from)] + tensor.shape, row k from recv_from[k] (in the order
+    given), as a numpy array (host) or a DLPack-capable array (GPU)."""
+    recv = _ranks(recv_from, "recv_from")
+    order = sorted(recv)
+    h = _C.neighbor_exchange_async(_name("neighbor_exchange", name), tensor,
+                                   sorted(_ranks(send_to, "send_to")), order)
+    return _ExchangeHandle(h, [order.index(r) for r in recv])
+
+
+class _ExchangeHandle(Handle):
+    """A neighbour exchange in flight; its rows are put back in recv_from's order."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, h, rows):
+        super().__init__(h, gather=True)
+        self._rows = rows
+
+
+def neighbor_exchange(tensor, send_to, recv_from, name=None):
+    return synchronize(neighbor_exchange_async(tensor, send_to, recv_from, name))
 
 
 from . import ops  # noqa: E402,F401  (after _C and _name, which it uses)

@@ -11,5 +11,6 @@ namespace braid::python {
 void BindEngine(pybind11::module_& m);
 void BindCollectives(pybind11::module_& m);
 void BindSparse(pybind11::module_& m);
+void BindNeighborCollectives(pybind11::module_& m);
 
 }  // namespace braid::python

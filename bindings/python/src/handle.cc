@@ -162,7 +162,8 @@ py::object PyHandle::Result() {
                           GatherOutput{handle, dtype, handle->values_offset(), values_shape},
                           pairs);
   }
-  if (collective != Collective::kAllgather) return result;
+  if (collective != Collective::kAllgather && collective != Collective::kNeighborExchange)
+    return result;
   return py::cast(GatherOutput{handle, dtype, 0, handle->output_shape()});
 }
 

@@ -15,6 +15,7 @@ PYBIND11_MODULE(_C, m) {
   braid::python::BindEngine(m);
   braid::python::BindCollectives(m);
   braid::python::BindSparse(m);
+  braid::python::BindNeighborCollectives(m);
   braid::python::BindOps(m);
   braid::python::BindCompress(m);
   braid::python::BindSparseOps(m);

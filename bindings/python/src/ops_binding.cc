@@ -137,7 +137,9 @@ py::dict Stats() {
       {"broadcast", Collective::kBroadcast},
       {"barrier", Collective::kBarrier},
       {"sparse_allreduce", Collective::kSparseAllreduce},
-      {"sparse_allgather", Collective::kSparseAllgather}};
+      {"sparse_allgather", Collective::kSparseAllgather},
+      {"neighbor_allreduce", Collective::kNeighborAllreduce},
+      {"neighbor_exchange", Collective::kNeighborExchange}};
   for (const auto& [key, c] : kinds) {
     CollectiveCounts counts = ReadStats(c);
     py::dict d;
@@ -146,6 +148,9 @@ py::dict Stats() {
     if (IsSparse(c)) d["index_bytes"] = counts.index_bytes;
     out[key] = d;
   }
+  py::list sent;
+  for (int64_t bytes : ReadNeighborSends()) sent.append(bytes);
+  out["neighbor_sent_bytes"] = sent;
   return out;
 }
 
