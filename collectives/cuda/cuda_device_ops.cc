@@ -1,6 +1,7 @@
 #include "collectives/cuda/cuda_device_ops.h"
 
 #include "collectives/cuda/cuda_check.h"
+#include "collectives/cuda/mix.h"
 #include "collectives/cuda/scatter_add.h"
 
 namespace braid {
@@ -122,6 +123,14 @@ Status CudaDeviceOps::FindIndexOutOfRange(const void* indices, DataType index_dt
                               at, width, cudaMemcpyDeviceToHost));
   *value = width == 4 ? raw32 : raw;
   return Status::OK();
+}
+
+Status CudaDeviceOps::Mix(const MixArgs& args) {
+  if (args.stream != nullptr && args.stream != stream_) {
+    BRAID_RETURN_IF_ERROR(WaitFor(nullptr, args.stream));
+  }
+  DeviceGuard guard(device_);
+  return cuda::Mix(args, stream_);
 }
 
 }  // namespace cuda

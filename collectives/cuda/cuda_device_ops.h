@@ -37,6 +37,9 @@ class CudaDeviceOps : public DeviceOps {
                     double factor) override;
   Status FindIndexOutOfRange(const void* indices, DataType index_dtype, int64_t count,
                              int64_t length, int64_t* position, int64_t* value) override;
+  // The kernel of cuda/mix.h on stream(), after the work queued so far on
+  // `args.stream` when that is another stream (the inputs' producer; null: none).
+  Status Mix(const MixArgs& args) override;
 
  private:
   CudaDeviceOps(int device, std::unique_ptr<BatchedCopier> copier)
