@@ -325,6 +325,71 @@ int braid_sparse_op_stats(braid_sparse_op_t op, int64_t* pairs, int64_t* value_b
                           int64_t* index_bytes, int64_t* dense_bytes);
 void braid_sparse_op_free(braid_sparse_op_t op);
 
+/* ---- Decentralized momentum SGD (docs/decentralized_sgd.md) ----
+ * Algorithm 2 of Yu, Jin, Yang (ICML 2019). Each step, rank i takes a local
+ * momentum step, u~ = momentum * u + g and x~ = x - lr * u~ (Option I, heavy ball;
+ * nesterov != 0, Option II: x~ = x - lr * (momentum * u~ + g)), with g + weight_decay
+ * * x for g, then mixes with its neighbours in a gossip graph (docs/gossip_graphs.md):
+ * x = sum_j W_t[i][j] x~_j and, when mix_momentum != 0, u = sum_j W_t[i][j] u~_j
+ * (else u = u~). W_t is the graph's mixing matrix at step t, the step counter
+ * before the step (the first step uses W_0). momentum 0 is D-PSGD. Every
+ * average_period-th step (average_period > 0) replaces the mixing by the exact
+ * average of x and u over the ranks (one allreduce). A mixing step is ONE neighbour
+ * allreduce of x and u packed together, named `name` (a time-varying graph:
+ * "<name>/phase<t mod period>"). The graph has braid_size() ranks and this process
+ * is braid_rank() in it (braid_init first). An op takes contiguous float32 or
+ * float64 buffers, all of one dtype on one device; GPU buffers need the GPU kernels
+ * in the build. Every rank must create the same ops and step them together. One
+ * thread at a time per op. */
+typedef struct braid_gossip_s* braid_gossip_t;
+
+typedef struct braid_gossip_options {
+  /* "ring", "torus", "exponential", "one_peer_exponential", "complete" or "base"
+   * (Base-(max_degree + 1)); ignored when matrices is not NULL. */
+  const char* topology;
+  /* User mixing matrices: num_matrices row-major braid_size() x braid_size()
+   * matrices, one after the other (W_t = matrix t mod num_matrices), each
+   * nonnegative and doubly stochastic; or NULL. */
+  const double* matrices;
+  int num_matrices;
+  int max_degree;         /* "base": peers per step, k >= 1 */
+  double momentum;        /* beta in [0, 1) */
+  int nesterov;           /* Option II */
+  int mix_momentum;       /* mix u as well as x */
+  int64_t average_period; /* K: exact average every K steps; 0: never */
+  double weight_decay;    /* folded into the gradient: g + weight_decay * x */
+} braid_gossip_options_t;
+
+/* The defaults: ring, max_degree 1, momentum 0.9, heavy ball, mix_momentum 1, no
+ * averaging, no weight decay. */
+void braid_gossip_options_init(braid_gossip_options_t* options);
+/* options may be NULL (the defaults). Fails for an unknown topology or a bad matrix. */
+int braid_gossip_create(const char* name, const braid_gossip_options_t* options,
+                        braid_gossip_t* op);
+/* The parameters x (updated in place), their gradients g (read by a step) and the
+ * momentum buffers u (updated in place), num of each, pairwise the same sizes. grads
+ * may be NULL (braid_gossip_mix only), momentum NULL when the momentum is 0. They
+ * must stay valid until replaced by the next call or the op is freed. */
+int braid_gossip_set_buffers(braid_gossip_t op, const braid_tensor_t* params,
+                             const braid_tensor_t* grads, const braid_tensor_t* momentum,
+                             int num);
+/* One step with learning rate lr >= 0: local step, then mixing (or the average).
+ * Collective. A failed mixing leaves x~ and u~ and counts the step. */
+int braid_gossip_step(braid_gossip_t op, double lr);
+/* The mixing step alone (the caller took the local step): counts a step. Collective. */
+int braid_gossip_mix(braid_gossip_t op);
+/* x and u replaced by their exact average over the ranks now; no step counted.
+ * Fails with BRAID_ERR_MISMATCH on every rank when the ranks' step counters differ.
+ * Collective. */
+int braid_gossip_consensus(braid_gossip_t op);
+/* *distance = sqrt((1/n) sum_i ||x_i - xbar||^2), the same on every rank; x is not
+ * changed. Collective. */
+int braid_gossip_consensus_distance(braid_gossip_t op, double* distance);
+/* The step counter (the next step mixes with W_step), e.g. for checkpoints. */
+int braid_gossip_get_step(braid_gossip_t op, int64_t* step);
+int braid_gossip_set_step(braid_gossip_t op, int64_t step);
+void braid_gossip_free(braid_gossip_t op);
+
 /* Message of the calling thread's last braid call ("" if it succeeded). */
 const char* braid_last_error(void);
 
