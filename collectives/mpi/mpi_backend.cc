@@ -19,6 +19,13 @@ RingOptions MakeRingOptions(const MpiBackendOptions& options) {
   return ring;
 }
 
+NeighborOptions MakeNeighborOptions(const MpiBackendOptions& options) {
+  NeighborOptions neighbor;
+  // Bytes are the elements of a neighbour exchange's MPI calls.
+  neighbor.max_piece_bytes = options.max_piece_elements;
+  return neighbor;
+}
+
 }  // namespace
 
 Status MpiBackend::Create(MPI_Comm comm, const MpiBackendOptions& options,
@@ -34,7 +41,10 @@ Status MpiBackend::Create(MPI_Comm comm, const MpiBackendOptions& options,
 }
 
 MpiBackend::MpiBackend(MPI_Comm comm, const MpiBackendOptions& options)
-    : comm_(comm), options_(options), ring_(comm, MakeRingOptions(options)) {
+    : comm_(comm),
+      options_(options),
+      ring_(comm, MakeRingOptions(options)),
+      neighbors_(comm, MakeNeighborOptions(options)) {
   MPI_Comm_rank(comm_, &rank_);
   MPI_Comm_size(comm_, &size_);
   options_.max_piece_elements =
@@ -233,6 +243,11 @@ Status MpiBackend::AllgathervWithBcast(const BufferView& recv, const std::vector
 Status MpiBackend::Barrier() {
   BRAID_CHECK_MPI(MPI_Barrier(comm_));
   return Status::OK();
+}
+
+Status MpiBackend::NeighborExchange(const std::vector<PeerBuffer>& sends,
+                                    const std::vector<PeerBuffer>& recvs) {
+  return neighbors_.Exchange(sends, recvs);
 }
 
 }  // namespace mpi

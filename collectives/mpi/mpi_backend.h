@@ -17,6 +17,8 @@
 // pieces. Allgatherv falls back to one MPI_Bcast per rank, in pieces, when a count
 // or a displacement exceeds that bound.
 //
+// NeighborExchange is point to point (mpi_neighbor.h).
+//
 // Threading: driven by one thread at a time (Backend's contract).
 #pragma once
 
@@ -28,6 +30,7 @@
 
 #include "collectives/backend.h"
 #include "collectives/mpi/mpi_datatypes.h"
+#include "collectives/mpi/mpi_neighbor.h"
 #include "collectives/mpi/mpi_ring.h"
 
 namespace braid {
@@ -82,6 +85,8 @@ class MpiBackend : public Backend {
                     const std::vector<int64_t>& counts) override;
   Status Broadcast(const BufferView& buf, int root) override;
   Status Barrier() override;
+  Status NeighborExchange(const std::vector<PeerBuffer>& sends,
+                          const std::vector<PeerBuffer>& recvs) override;
 
  private:
   MpiBackend(MPI_Comm comm, const MpiBackendOptions& options);
@@ -102,6 +107,7 @@ class MpiBackend : public Backend {
   MpiBackendOptions options_;
   std::unique_ptr<MpiTypeTable> types_;
   MpiRing ring_;
+  MpiNeighborExchange neighbors_;
   std::vector<MpiRing::Piece> pieces_;  // reused by AllreduceMany
   std::vector<float> wide_;             // reused by AllreduceWidened
   // Reused by Allgatherv.
