@@ -48,6 +48,16 @@ memory through ONE sparse allreduce and update the parameters in place:
 on every rank together; ``op.state()`` gives the state as flat arrays that alias
 the op's buffers (for checkpoints), ``op.last_stats`` what the last step sent. See
 docs/gmc.md, docs/mdsgd.md and docs/dgc.md.
+
+Decentralized training over a gossip graph (``gossip_graph``: ring, torus,
+exponential, one-peer exponential, complete, Base-(k+1), user W; docs/gossip_graphs.md):
+
+- ``DecentralizedSGD(name, topology, momentum, nesterov, mix_momentum,
+  average_period, weight_decay, max_degree)``: decentralized momentum SGD (Yu, Jin,
+  Yang, ICML 2019, Algorithm 2; D-PSGD with momentum=0). ``set_buffers(params,
+  grads, momentum)``, then ``step(lr)`` (local momentum step, then ONE neighbour
+  allreduce mixing x and u with W_t) or ``mix()`` after a framework's own step;
+  ``consensus()`` and ``consensus_distance()``. See docs/decentralized_sgd.md.
 """
 
 import collections as _collections
@@ -466,3 +476,6 @@ def gossip_graph_from_matrices(matrices):
     if matrices and not isinstance(matrices[0][0], (list, tuple)):
         matrices = [matrices]
     return _C.GossipGraph.from_matrices([[list(map(float, row)) for row in m] for m in matrices])
+
+
+from braid._decentralized import DecentralizedSGD  # noqa: E402,F401

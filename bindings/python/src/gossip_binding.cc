@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "decentralized_binding.h"
 #include "errors.h"
 #include "ops/gossip/graph.h"
 
@@ -79,6 +80,7 @@ void BindGossip(py::module_& m) {
           "matrix", [](const Graph& g, int64_t step) { return gossip::DenseMatrix(g, step); },
           py::arg("step") = 0)
       .def("spectral_gap", [](const Graph& g) { return gossip::SpectralGap(g); });
+  BindDecentralized(m);
 }
 
 }  // namespace braid::python
