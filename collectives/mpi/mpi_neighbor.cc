@@ -4,6 +4,7 @@
 #include <string>
 
 #include "collectives/mpi/mpi_check.h"
+#include "collectives/peer_messages.h"
 
 namespace braid {
 namespace mpi {
@@ -13,58 +14,20 @@ namespace {
 // in flight together on the data communicator.
 constexpr int kNeighborTag = 3;
 
-std::string Describe(const PeerBuffer& m, bool send) {
-  return std::string(send ? "the message to rank " : "the message from rank ") +
-         std::to_string(m.peer);
-}
-
-// A message's bytes in memory, for the overlap check.
-struct Extent {
-  uintptr_t begin;
-  uintptr_t end;
-  bool recv;
-  const PeerBuffer* message;
-};
-
-// A receive buffer must not overlap any other message's buffer (MPI's rule: no
-// buffer is written while another operation reads or writes it); sends may share.
-// Sorted by start, a range overlaps an earlier one exactly when it starts before
-// that one's end.
-Status CheckOverlaps(std::vector<Extent>* extents) {
-  std::sort(extents->begin(), extents->end(),
-            [](const Extent& a, const Extent& b) { return a.begin < b.begin; });
-  uintptr_t end = 0, recv_end = 0;
-  for (const Extent& e : *extents) {
-    if (e.begin < recv_end || (e.recv && e.begin < end)) {
-      return InvalidArgument("neighbour exchange: " + Describe(*e.message, !e.recv) +
-                             " overlaps another message's buffer, and a receive buffer must not");
-    }
-    end = std::max(end, e.end);
-    if (e.recv) recv_end = std::max(recv_end, e.end);
-  }
-  return Status::OK();
-}
-
 }  // namespace
 
 MpiNeighborExchange::MpiNeighborExchange(MPI_Comm comm, const NeighborOptions& options)
     : comm_(comm), options_(options) {
-  MPI_Comm_rank(comm_, &rank_);
   MPI_Comm_size(comm_, &size_);
   options_.max_piece_bytes = std::clamp<int64_t>(options_.max_piece_bytes, 1, INT_MAX);
 }
 
+// The buffers (host memory), then the lists (collectives/peer_messages.h).
 Status MpiNeighborExchange::Check(const std::vector<PeerBuffer>& sends,
                                   const std::vector<PeerBuffer>& recvs) const {
-  std::vector<Extent> extents;
   for (bool send : {true, false}) {
-    std::vector<char> seen(static_cast<size_t>(size_), 0);
     for (const PeerBuffer& m : send ? sends : recvs) {
-      const std::string what = "neighbour exchange: " + Describe(m, send);
-      if (m.peer < 0 || m.peer >= size_) {
-        return InvalidArgument(what + ": no such rank (" + std::to_string(size_) + " ranks)");
-      }
-      if (seen[m.peer]++) return InvalidArgument(what + " appears twice");
+      const std::string what = "mpi neighbour exchange: " + DescribePeerMessage(m, send);
       if (m.buf.device != kCpuDevice) {
         return InvalidArgument(what + ": the MPI backend handles host memory, not " +
                                DeviceName(m.buf.device));
@@ -73,13 +36,12 @@ Status MpiNeighborExchange::Check(const std::vector<PeerBuffer>& sends,
         return InvalidArgument(what + ": invalid data type");
       }
       if (m.buf.count < 0) return InvalidArgument(what + ": negative element count");
-      if (m.buf.count == 0) continue;
-      if (m.buf.data == nullptr) return InvalidArgument(what + ": null data pointer");
-      const uintptr_t begin = reinterpret_cast<uintptr_t>(m.buf.data);
-      extents.push_back(Extent{begin, begin + static_cast<uintptr_t>(m.buf.bytes()), !send, &m});
+      if (m.buf.count > 0 && m.buf.data == nullptr) {
+        return InvalidArgument(what + ": null data pointer");
+      }
     }
   }
-  return CheckOverlaps(&extents);
+  return CheckPeerMessages(sends, recvs, size_, "mpi");
 }
 
 Status MpiNeighborExchange::Exchange(const std::vector<PeerBuffer>& sends,

@@ -47,7 +47,6 @@ class MpiNeighborExchange {
   Status Post(const PeerBuffer& message, bool send);
 
   MPI_Comm comm_;
-  int rank_ = 0;
   int size_ = 1;
   NeighborOptions options_;
   std::vector<MPI_Request> requests_;  // of the exchange in progress; reused

@@ -14,6 +14,7 @@
 #include "collectives/nccl/nccl_context.h"
 #include "collectives/nccl/nccl_datatypes.h"
 #include "collectives/nccl/nccl_wait.h"
+#include "collectives/peer_messages.h"
 
 namespace braid {
 namespace nccl {
@@ -273,6 +274,56 @@ Status NcclBackend::Barrier() {
     BRAID_CHECK_NCCL(ncclAllReduce(barrier_->data(), barrier_->data(), 1, ncclInt32, ncclSum,
                                    context_->comm(), stream()));
     return Status::OK();
+  });
+}
+
+// Receives, then sends, of every non-empty message in one group, so that NCCL
+// runs them together and no rank's sends wait for its own receives. A peer posts
+// the same empty messages, and skips them too.
+Status NcclBackend::EnqueueNeighborExchange(const std::vector<PeerBuffer>& sends,
+                                            const std::vector<PeerBuffer>& recvs) {
+  BRAID_CHECK_NCCL(ncclGroupStart());
+  auto post = [&](const PeerBuffer& m, bool send) -> Status {
+    const size_t bytes = static_cast<size_t>(m.buf.bytes());
+    if (bytes == 0) return Status::OK();
+    if (send) {
+      BRAID_CHECK_NCCL(ncclSend(m.buf.data, bytes, ncclUint8, m.peer, context_->comm(), stream()));
+    } else {
+      BRAID_CHECK_NCCL(ncclRecv(m.buf.data, bytes, ncclUint8, m.peer, context_->comm(), stream()));
+    }
+    return Status::OK();
+  };
+  Status status;
+  for (size_t i = 0; i < recvs.size() && status.ok(); ++i) status = post(recvs[i], false);
+  for (size_t i = 0; i < sends.size() && status.ok(); ++i) status = post(sends[i], true);
+  // Closed even after a failure, as in EnqueueAllgatherv.
+  const ncclResult_t ended = ncclGroupEnd();
+  BRAID_RETURN_IF_ERROR(status);
+  if (ended != ncclSuccess) return NcclError(ended, "ncclGroupEnd()", __FILE__, __LINE__);
+  return Status::OK();
+}
+
+Status NcclBackend::NeighborExchange(const std::vector<PeerBuffer>& sends,
+                                     const std::vector<PeerBuffer>& recvs) {
+  BRAID_RETURN_IF_ERROR(CheckUsable());
+  std::vector<BufferView> buffers;
+  int64_t bytes = 0;
+  for (bool send : {true, false}) {
+    for (const PeerBuffer& m : send ? sends : recvs) {
+      const std::string what = "neighbour exchange: " + DescribePeerMessage(m, send);
+      BRAID_RETURN_IF_ERROR(CheckBuffer(m.buf, rules(), what.c_str()));
+      buffers.push_back(m.buf);
+      bytes += m.buf.bytes();
+    }
+  }
+  BRAID_RETURN_IF_ERROR(CheckPeerMessages(sends, recvs, size(), "nccl"));
+  if (bytes == 0) return Status::OK();
+  const std::string what = "neighbour exchange of " + std::to_string(bytes) + " bytes in " +
+                           std::to_string(sends.size()) + " sends and " +
+                           std::to_string(recvs.size()) + " receives";
+  return Run(what, [&]() -> Status {
+    BRAID_RETURN_IF_ERROR(OrderAfterAll(buffers));
+    return EnqueueNeighborExchange(sends, recvs);
   });
 }
 

@@ -87,6 +87,10 @@ class NcclBackend : public Backend {
   Status Broadcast(const BufferView& buf, int root) override;
   // A one-element allreduce on a persistent device buffer.
   Status Barrier() override;
+  // Every ncclRecv and ncclSend (bytes, as ncclUint8) in one NCCL group, ordered
+  // after every buffer's stream; waited for like the collectives.
+  Status NeighborExchange(const std::vector<PeerBuffer>& sends,
+                          const std::vector<PeerBuffer>& recvs) override;
   // ncclCommAbort from another thread: the collective in flight returns.
   void Abort() override;
 
@@ -109,6 +113,8 @@ class NcclBackend : public Backend {
   Status Fail(const std::string& what, const Status& error);
   Status EnqueueAllgatherv(const BufferView& send, const BufferView& recv,
                            const std::vector<int64_t>& counts);
+  Status EnqueueNeighborExchange(const std::vector<PeerBuffer>& sends,
+                                 const std::vector<PeerBuffer>& recvs);
 
   NcclOptions options_;
   // Declared first so that it is destroyed last: the others use its stream and

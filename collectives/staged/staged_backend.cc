@@ -6,6 +6,7 @@
 #include "collectives/cuda/batched_copy.h"
 #include "collectives/cuda/device_args.h"
 #include "collectives/cuda/group_copy.h"
+#include "collectives/peer_messages.h"
 #include "collectives/staged/staging_pipeline.h"
 
 namespace braid {
@@ -13,6 +14,8 @@ namespace staged {
 namespace {
 
 constexpr const char* kName = "mpi (host-staged)";
+// Alignment of each message in the pinned buffer.
+constexpr int64_t kStageAlign = 64;
 
 class StagedBackend : public Backend {
  public:
@@ -108,6 +111,45 @@ class StagedBackend : public Backend {
 
   Status Barrier() override { return host_->Barrier(); }
 
+  // Through the pinned buffer (see Stage): the sends are copied to the host and
+  // waited for, the host backend exchanges, the receives are copied back. After a
+  // CUDA failure the host exchange still runs (the peers are in it).
+  Status NeighborExchange(const std::vector<PeerBuffer>& sends,
+                          const std::vector<PeerBuffer>& recvs) override {
+    BRAID_RETURN_IF_ERROR(CheckMessages(sends, recvs));
+    Staged staged;
+    const int64_t total = Stage(sends, recvs, &staged);
+    if (total == 0) return Status::OK();
+    char* host = nullptr;
+    BRAID_RETURN_IF_ERROR(pipeline_->HostBuffer(total, &host));
+    std::vector<PeerBuffer> host_sends = sends, host_recvs = recvs;
+    for (size_t i = 0; i < sends.size(); ++i) host_sends[i].buf = staged.At(host, sends[i], i, 0);
+    for (size_t i = 0; i < recvs.size(); ++i) host_recvs[i].buf = staged.At(host, recvs[i], i, 1);
+    Status status;
+    const void* ordered = nullptr;  // the last stream ordered after, once there is one
+    for (const std::vector<PeerBuffer>* list : {&sends, &recvs}) {
+      for (const PeerBuffer& m : *list) {
+        if (!status.ok() || (ordered != nullptr && m.buf.stream == ordered)) continue;
+        status = pipeline_->OrderAfter(m.buf.stream);
+        ordered = m.buf.stream;
+      }
+    }
+    for (size_t i = 0; i < sends.size() && status.ok(); ++i) {
+      if (!staged.copy[i]) continue;
+      status =
+          pipeline_->QueueToHost(sends[i].buf.data, host_sends[i].buf.data, sends[i].buf.bytes());
+    }
+    if (status.ok()) status = pipeline_->WaitToHost();
+    BRAID_RETURN_IF_ERROR(host_->NeighborExchange(host_sends, host_recvs));
+    // The copies back wait for the receive buffers' producers too (OrderAfter above).
+    if (status.ok()) status = pipeline_->DeviceAfterHost();
+    for (size_t i = 0; i < recvs.size() && status.ok(); ++i) {
+      status =
+          pipeline_->CopyToDevice(host_recvs[i].buf.data, recvs[i].buf.data, recvs[i].buf.bytes());
+    }
+    return Conclude(status);
+  }
+
  private:
   cuda::BufferRules rules() const { return {kName, pipeline_->device(), true}; }
 
@@ -127,6 +169,53 @@ class StagedBackend : public Backend {
           cuda::ScaleInPlace(*copier_, buf, cuda::PostScaling(scaling), pipeline_->to_device());
     }
     return Conclude(status);
+  }
+
+  Status CheckMessages(const std::vector<PeerBuffer>& sends,
+                       const std::vector<PeerBuffer>& recvs) const {
+    for (bool send : {true, false}) {
+      for (const PeerBuffer& m : send ? sends : recvs) {
+        const std::string what = "neighbour exchange: " + DescribePeerMessage(m, send);
+        BRAID_RETURN_IF_ERROR(cuda::CheckBuffer(m.buf, rules(), what.c_str()));
+      }
+    }
+    return CheckPeerMessages(sends, recvs, size_, kName);
+  }
+
+  // Where each message sits in the pinned buffer: offset[0] for the sends,
+  // offset[1] for the receives, each from a kStageAlign boundary. A buffer sent to
+  // several peers (a gossip step sends one tensor to all) is staged once: copy[i]
+  // says whether send i is the first of its buffer, the one copied.
+  struct Staged {
+    std::vector<int64_t> offset[2];
+    std::vector<bool> copy;
+
+    BufferView At(char* host, const PeerBuffer& m, size_t i, int direction) const {
+      return BufferView{host + offset[direction][i], m.buf.count, m.buf.dtype, kCpuDevice};
+    }
+  };
+
+  // Fills `staged` and returns the bytes of pinned memory the messages take.
+  static int64_t Stage(const std::vector<PeerBuffer>& sends, const std::vector<PeerBuffer>& recvs,
+                       Staged* staged) {
+    int64_t total = 0;
+    auto place = [&total](const PeerBuffer& m) {
+      const int64_t at = total;
+      total += (m.buf.bytes() + kStageAlign - 1) / kStageAlign * kStageAlign;
+      return at;
+    };
+    staged->copy.assign(sends.size(), true);
+    for (size_t i = 0; i < sends.size(); ++i) {
+      size_t j = 0;
+      while (j < i && (sends[j].buf.data != sends[i].buf.data ||
+                       sends[j].buf.bytes() != sends[i].buf.bytes())) {
+        ++j;
+      }
+      staged->copy[i] = j == i;
+      staged->offset[0].push_back(j < i ? staged->offset[0][j] : place(sends[i]));
+    }
+    for (const PeerBuffer& m : recvs) staged->offset[1].push_back(place(m));
+    return total;
   }
 
   // Waits for both copy streams; the first error wins.

@@ -10,7 +10,10 @@
 // host reduces the next segment. A fused group is first packed on the device with
 // the batched copy kernel (one launch), reduced as one buffer and unpacked the same
 // way. Allgatherv and broadcast copy the block once each way around the host
-// collective.
+// collective. NeighborExchange copies every distinct send buffer to the host (a
+// buffer sent to several peers once) and every receive back, around the host
+// backend's exchange; the pinned buffer then holds all of them back to back,
+// each from a 64-byte boundary, which is what Prepare should be given.
 //
 // Ordering: the copies are ordered after the work queued on each buffer's `stream`
 // (null: the legacy default stream) with an event, so the host never waits for the

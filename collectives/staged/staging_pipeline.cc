@@ -127,9 +127,20 @@ Status StagingPipeline::Allreduce(Backend* host, void* data, int64_t count, Data
 
 Status StagingPipeline::CopyToHost(const void* device_src, void* host_dst, int64_t bytes) {
   if (bytes == 0) return Status::OK();
+  BRAID_RETURN_IF_ERROR(QueueToHost(device_src, host_dst, bytes));
+  return WaitToHost();
+}
+
+Status StagingPipeline::QueueToHost(const void* device_src, void* host_dst, int64_t bytes) {
+  if (bytes == 0) return Status::OK();
   cuda::DeviceGuard guard(device_);
   BRAID_CHECK_CUDA(cudaMemcpyAsync(host_dst, device_src, static_cast<size_t>(bytes),
                                    cudaMemcpyDeviceToHost, to_host_));
+  return Status::OK();
+}
+
+Status StagingPipeline::WaitToHost() {
+  cuda::DeviceGuard guard(device_);
   return WaitFor(done_, to_host_);
 }
 

@@ -57,6 +57,10 @@ class StagingPipeline {
   // Queues a copy of `bytes` from device to host on the to_host stream and waits
   // for it.
   Status CopyToHost(const void* device_src, void* host_dst, int64_t bytes);
+  // The same without the wait, for several copies waited for together.
+  Status QueueToHost(const void* device_src, void* host_dst, int64_t bytes);
+  // Waits (blocking) until the to_host stream has finished everything queued so far.
+  Status WaitToHost();
   // Queues a copy of `bytes` from host to device on the to_device stream.
   Status CopyToDevice(const void* host_src, void* device_dst, int64_t bytes);
 
