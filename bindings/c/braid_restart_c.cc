@@ -72,7 +72,7 @@ extern "C" {
 
 int braid_stats(int collective, int64_t* count, int64_t* bytes) {
   return braid::capi::CallC("braid_stats", [&]() -> int {
-    if (collective < BRAID_ALLREDUCE || collective > BRAID_SPARSE_ALLGATHER ||
+    if (collective < BRAID_ALLREDUCE || collective > BRAID_NEIGHBOR_EXCHANGE ||
         collective == static_cast<int>(braid::Collective::kJoin)) {
       return Report(
           braid::InvalidArgument("braid_stats: unknown collective " + std::to_string(collective)));
