@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The Python suites: the launcher's own tests and the whole-job fault tests in one
 # process each, then every other test
-# under `braidrun -np 2` and `braidrun -np 3`, and the restart algorithms' suites
-# also at -np 4 (their references simulate N = 2, 3 and 4 workers). Prints one
+# under `braidrun -np 2` and `braidrun -np 3`, and the restart algorithms' and
+# decentralized SGD's suites also at -np 4 (their references simulate N = 2, 3 and 4
+# workers). Prints one
 # closing line with the totals (rank 0's results of each run). Expects scripts/python_env.sh to have run.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -40,5 +41,7 @@ for np in 2 3; do
   run_under "$np" "np$np" tests/python --ignore=tests/python/test_braidrun.py
 done
 run_under 4 restart.np4 tests/python/test_torch_restart.py tests/python/test_torch_restart_slowmo.py
+# Decentralized SGD at a power of two above 2 (the one-peer graph's exact consensus).
+run_under 4 gossip.np4 tests/python/test_gossip_ops.py
 python "$root/scripts/junit_summary.py" "$results"/*.rank0.xml || status=1
 exit $status
