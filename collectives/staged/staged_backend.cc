@@ -14,8 +14,6 @@ namespace staged {
 namespace {
 
 constexpr const char* kName = "mpi (host-staged)";
-// Alignment of each message in the pinned buffer.
-constexpr int64_t kStageAlign = 64;
 
 class StagedBackend : public Backend {
  public:
@@ -183,9 +181,10 @@ class StagedBackend : public Backend {
   }
 
   // Where each message sits in the pinned buffer: offset[0] for the sends,
-  // offset[1] for the receives, each from a kStageAlign boundary. A buffer sent to
-  // several peers (a gossip step sends one tensor to all) is staged once: copy[i]
-  // says whether send i is the first of its buffer, the one copied.
+  // offset[1] for the receives, back to back (unpadded: the messages' bytes are
+  // what Prepare was given). A buffer sent to several peers (a gossip step sends
+  // one tensor to all) is staged once: copy[i] says whether send i is the first of
+  // its buffer, the one copied.
   struct Staged {
     std::vector<int64_t> offset[2];
     std::vector<bool> copy;
@@ -201,7 +200,7 @@ class StagedBackend : public Backend {
     int64_t total = 0;
     auto place = [&total](const PeerBuffer& m) {
       const int64_t at = total;
-      total += (m.buf.bytes() + kStageAlign - 1) / kStageAlign * kStageAlign;
+      total += m.buf.bytes();
       return at;
     };
     staged->copy.assign(sends.size(), true);

@@ -12,8 +12,8 @@
 // way. Allgatherv and broadcast copy the block once each way around the host
 // collective. NeighborExchange copies every distinct send buffer to the host (a
 // buffer sent to several peers once) and every receive back, around the host
-// backend's exchange; the pinned buffer then holds all of them back to back,
-// each from a 64-byte boundary, which is what Prepare should be given.
+// backend's exchange; the pinned buffer then holds all of them back to back, so
+// Prepare should be given the receives' bytes plus the distinct sends' bytes.
 //
 // Ordering: the copies are ordered after the work queued on each buffer's `stream`
 // (null: the legacy default stream) with an event, so the host never waits for the
