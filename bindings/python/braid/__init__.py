@@ -267,7 +267,8 @@ def _ranks(ranks, what):
 
 def neighbor_allreduce_async(tensor, send_to, recv_from, self_weight=None, recv_weights=None,
                              name=None, output=None):
-    """Starts one gossip (mixing) step: `output` (None: in place) becomes
+    """Starts one gossip (mixing) step: `output` (None: a new array like `tensor`;
+    pass `tensor` itself to mix in place) becomes
     self_weight * tensor + sum over j of recv_weights[j] * (rank j's tensor), for the
     ranks j in `recv_from`; `send_to` are the ranks that mix this rank's tensor in.
     Across ranks the lists must form one graph (rank i lists j in send_to exactly when
@@ -294,6 +295,8 @@ def neighbor_allreduce_async(tensor, send_to, recv_from, self_weight=None, recv_
     if self_weight is None:
         self_weight = 1.0 - sum(weights.values())
     order = sorted(recv)
+    if output is None:
+        output = _empty_like(tensor)
     h = _C.neighbor_allreduce_async(_name("neighbor_allreduce", name), tensor, output, send,
                                     order, float(self_weight), [weights[r] for r in order])
     return Handle(h)

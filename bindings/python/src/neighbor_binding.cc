@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include <pybind11/stl.h>
+
 #include "engine.h"
 #include "engine_state.h"
 #include "errors.h"

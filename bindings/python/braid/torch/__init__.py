@@ -57,6 +57,7 @@ from .mpi_ops import (  # noqa: F401
     sparse_allreduce_async,
     synchronize,
 )
+from .decentralized import DecentralizedOptimizer  # noqa: F401
 from .optimizer import DistributedOptimizer  # noqa: F401
 from .restart import BMUF, LocalSGD, PRSGDMomentum, SlowMo  # noqa: F401
 from .sparse_optim import DGC, GMC, MDSGD, exponential_warmup  # noqa: F401
