@@ -49,11 +49,20 @@ std::vector<braid::RequestMeta> ReadyList() {
   auto sparse_gather =
       Meta("topk.pairs", Collective::kSparseAllgather, DataType::kFloat32, ReduceOp::kSum, {64});
   sparse_gather.pairs = 5;
+  auto mix = Meta("gossip.x/phase1", Collective::kNeighborAllreduce, DataType::kFloat32,
+                  ReduceOp::kSum, {4096});
+  mix.send_to = {1, 3};
+  mix.recv_from = {3};
+  auto exchange =
+      Meta("halo", Collective::kNeighborExchange, DataType::kInt32, ReduceOp::kSum, {2, 8});
+  exchange.recv_from = {0, 2};
   return {avg,
           gather,
           bcast,
           sparse,
           sparse_gather,
+          mix,
+          exchange,
           Meta("barrier.0", Collective::kBarrier, DataType::kUInt8, ReduceOp::kSum, {}),
           Meta(braid::kJoinName, Collective::kJoin, DataType::kUInt8, ReduceOp::kSum, {})};
 }
@@ -68,6 +77,9 @@ void WriteWire(const std::string& dir) {
     braid::Response r;
     r.meta = m;
     if (m.collective == braid::Collective::kAllgather) r.first_dims = {17, 0, 4};
+    // Four ranks' lists, each as count, send_to, count, recv_from: rank 0 sends
+    // to 1 and 3 and receives from 3; ranks 1 and 3 send to 0 and receive from 0.
+    if (braid::IsNeighbor(m.collective)) r.graph = {2, 1, 3, 1, 3, 1, 0, 1, 0, 0, 0, 1, 0, 1, 0};
     responses.push_back(r);
   }
   braid::Response mismatch;
