@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "collectives/cpu/mix.h"
 #include "collectives/cpu/reduce.h"
 #include "collectives/cpu/scatter_add.h"
 #include "collectives/device_plane.h"
@@ -217,6 +218,12 @@ class Ops : public braid::DeviceOps {
     *position = braid::cpu::FindIndexOutOfRange(indices, index_dtype, count, length, value);
     return braid::Status::OK();
   }
+  // The neighbour collectives' mixing pass: the host's, queued on the stream.
+  braid::Status Mix(const braid::MixArgs& args) override {
+    if (!braid::cpu::IsMixDataType(args.dtype)) return braid::cpu::Mix(args);  // its refusal
+    stream_.Queue([args] { (void)braid::cpu::Mix(args); });
+    return braid::Status::OK();
+  }
 
  private:
   int device_;
@@ -259,6 +266,13 @@ class Backend : public braid::Backend {
     return host_->Broadcast(OnHost(buf), root);
   }
   braid::Status Barrier() override { return host_->Barrier(); }
+  braid::Status NeighborExchange(const std::vector<braid::PeerBuffer>& sends,
+                                 const std::vector<braid::PeerBuffer>& recvs) override {
+    std::vector<braid::PeerBuffer> host_sends = sends, host_recvs = recvs;
+    for (auto& s : host_sends) s.buf = OnHost(s.buf);
+    for (auto& r : host_recvs) r.buf = OnHost(r.buf);
+    return host_->NeighborExchange(host_sends, host_recvs);
+  }
 
  private:
   static braid::BufferView OnHost(braid::BufferView v) {
