@@ -236,14 +236,16 @@ TEST_F(Gossip, OneCollectivePerStep) {
   ASSERT_EQ(b.Register(op.op), BRAID_OK) << braid_last_error();
   ASSERT_EQ(braid_reset_stats(), BRAID_OK);
   for (int t = 0; t < 6; ++t) ASSERT_EQ(braid_gossip_step(op.op, 0.1), BRAID_OK);
-  int64_t averages = -1;
+  int64_t averages = -1, mixes = -1;
   ASSERT_EQ(braid_stats(BRAID_ALLREDUCE, &averages, nullptr), BRAID_OK);
+  ASSERT_EQ(braid_stats(BRAID_NEIGHBOR_ALLREDUCE, &mixes, nullptr), BRAID_OK) << braid_last_error();
   std::vector<int64_t> sent(static_cast<size_t>(size_), -1);
   ASSERT_EQ(braid_neighbor_stats(sent.data(), size_), BRAID_OK) << braid_last_error();
   int64_t total = 0;
   for (int64_t s : sent) total += s;
   // Nothing to mix with at n = 1; else 4 mixing steps of 2 * kDim doubles to one peer.
   EXPECT_EQ(total, size_ == 1 ? 0 : 4 * 2 * static_cast<int64_t>(kDim * sizeof(double)));
+  EXPECT_EQ(mixes, size_ == 1 ? 0 : 4);
   EXPECT_EQ(averages, size_ == 1 ? 0 : 2);
 }
 
