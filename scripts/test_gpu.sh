@@ -47,7 +47,9 @@ run_tests() {
   for np in 1 2; do
     echo "== Python GPU suite, np $np"
     "${mpi[@]}" -np "$np" "$python" -m pytest -q -p no:cacheprovider -m gpu \
-      "$root/tests/python/test_torch_gpu.py" "$root/tests/python/test_torch_restart.py" ||
+      "$root/tests/python/test_torch_gpu.py" "$root/tests/python/test_torch_restart.py" \
+      "$root/tests/python/test_compress.py" "$root/tests/python/test_sparse_ops.py" \
+      "$root/tests/python/test_gossip_ops.py" ||
       status=1
   done
 }

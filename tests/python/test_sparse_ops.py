@@ -291,6 +291,7 @@ def test_errors(world):
     assert braid.allreduce(np.ones(3), op=braid.Sum)[0] == world[1]  # engine still fine
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU visible")
 def test_gpu_matches_cpu(world):
     """The same op on CUDA tensors and on CPU tensors: the same parameters and state."""

@@ -117,3 +117,48 @@ def test_host_and_gpu_tensors_of_one_name_are_a_clear_error(hvd, gpu):
     assert "devices" in message and "cpu" in message and "cuda" in message, message
     y = hvd.allreduce(torch.full((8,), float(r), device=gpu), name="gpu.after_mixed", op=hvd.Sum)
     assert torch.equal(y.cpu(), torch.full((8,), float(hvd.size() * (hvd.size() - 1) // 2)))
+
+
+def _ring(r, n):
+    return sorted({(r + 1) % n, (r - 1) % n} - {r})
+
+
+def test_neighbor_allreduce_and_exchange(hvd, gpu):
+    import braid
+
+    r, n = hvd.rank(), hvd.size()
+    peers = _ring(r, n)
+    w = 1.0 / (len(peers) + 1)
+    for dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+        x = torch.arange(257, dtype=dtype, device=gpu) + r
+        out = braid.neighbor_allreduce(x, peers, peers, name="gpu.mix.%s" % dtype)
+        expect = (torch.arange(257, dtype=torch.float64, device=gpu) * (len(peers) + 1)
+                  + sum(peers) + r) * w
+        torch.testing.assert_close(out.double(), expect, rtol=1e-2 if dtype in (
+            torch.float16, torch.bfloat16) else 1e-6, atol=1e-2)
+        assert out.device == gpu
+    got = braid.neighbor_exchange(torch.full((3,), r, dtype=torch.int32, device=gpu), peers,
+                                  peers, name="gpu.exchange")
+    got = torch.from_dlpack(got)
+    assert got.device == gpu
+    assert got.cpu().tolist() == [[p] * 3 for p in peers]
+
+
+def test_decentralized_optimizer_on_cuda_matches_cpu(hvd, gpu):
+    r = hvd.rank()
+    results = []
+    for device in (torch.device("cpu"), gpu):
+        torch.manual_seed(3)
+        model = torch.nn.Linear(5, 2).double().to(device)
+        sgd = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        opt = hvd.DecentralizedOptimizer(sgd, topology="one_peer_exponential",
+                                         name="gpu.dsgd.%s" % device.type)
+        for t in range(3):
+            x = torch.full((4, 5), float(r + t), dtype=torch.float64, device=device)
+            opt.zero_grad()
+            model(x).pow(2).mean().backward()
+            opt.step()
+        results.append([p.detach().cpu() for p in model.parameters()])
+        results[-1].append(torch.tensor(opt.consensus_distance()))
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
