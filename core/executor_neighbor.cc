@@ -78,12 +78,10 @@ Status Executor::PackNeighborSends(const NeighborPlan& plan, const std::vector<R
       copies.push_back({r.input, area + offset, bytes});
     }
   };
-  if (plan.send_layout == NeighborPlan::SendLayout::kShared) {
-    int64_t offset = 0;
-    for (const Request& r : requests) {
-      copy(r, offset);
-      offset += BytesOf(r);
-    }
+  if (plan.send_layout == NeighborPlan::SendLayout::kShared && !plan.sends.empty()) {
+    // One buffer for every peer, laid out as any of the (identical) messages.
+    const NeighborMessage& m = plan.sends[0];
+    for (size_t k = 0; k < m.tensors.size(); ++k) copy(requests[m.tensors[k]], m.tensor_offsets[k]);
   } else if (plan.send_layout == NeighborPlan::SendLayout::kPerPeer) {
     for (const NeighborMessage& m : plan.sends) {
       for (size_t k = 0; k < m.tensors.size(); ++k)
@@ -130,7 +128,7 @@ Status Executor::Neighbor(const Response& agreed, Backend* backend, DeviceOps* o
   std::vector<NeighborTensorShape> shapes;
   for (const Request& r : *requests)
     shapes.push_back({BytesOf(r), &r.meta.send_to, &r.meta.recv_from});
-  const NeighborPlan plan = PlanNeighbors(shapes);
+  const NeighborPlan plan = PlanNeighbors(shapes, /*packed_recvs=*/exchange);
   Status prepared = local;
   if (prepared.ok() && requests->empty()) prepared = Internal("no request");
   if (prepared.ok() && on_gpu) prepared = WaitForProducers(ops, *requests);
@@ -154,7 +152,7 @@ Status Executor::Neighbor(const Response& agreed, Backend* backend, DeviceOps* o
   }
   if (prepared.ok())
     prepared = PackNeighborSends(plan, *requests, device_ops, static_cast<char*>(send_area));
-  if (prepared.ok()) prepared = backend->Prepare(plan.send_area_bytes + plan.recv_area_bytes);
+  if (prepared.ok()) prepared = backend->Prepare(plan.staged_bytes);
   BRAID_RETURN_IF_ERROR(Agree(prepared));
 
   const int device = on_gpu ? plane_device_ : kCpuDevice;

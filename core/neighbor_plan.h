@@ -7,7 +7,9 @@
 // Sends: a single tensor goes straight from its input; when every tensor has the
 // same send_to, the group is packed once and that one buffer serves every peer;
 // otherwise each peer's message is packed on its own. Receives land in one area,
-// message after message in peer order.
+// message after message in peer order. Tensors start at 64-byte offsets within a
+// message and messages at 256-byte offsets within an area (vector loads in the
+// mixing pass).
 //
 // Pure computation: nothing here touches memory or communicates.
 #pragma once
@@ -44,12 +46,18 @@ struct NeighborPlan {
   SendLayout send_layout = SendLayout::kDirect;
   int64_t send_area_bytes = 0;  // 0 for kDirect
   int64_t recv_area_bytes = 0;
+  // What the data plane may have to stage: the receive area and each distinct
+  // send buffer once (for kDirect, the tensor itself).
+  int64_t staged_bytes = 0;
 
   // Where tensor `t`'s copy from peer `peer` lies in the receive area; -1 when
   // that peer does not send it.
   int64_t RecvOffset(size_t t, int peer) const;
 };
 
-NeighborPlan PlanNeighbors(const std::vector<NeighborTensorShape>& tensors);
+// `packed_recvs`: receive messages back to back, without alignment (a neighbour
+// exchange of one tensor, whose receive area is its output, one block per peer).
+NeighborPlan PlanNeighbors(const std::vector<NeighborTensorShape>& tensors,
+                           bool packed_recvs = false);
 
 }  // namespace braid

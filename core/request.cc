@@ -94,6 +94,14 @@ Status ValidateNeighbor(const RequestMeta& meta, int world_size) {
   if (meta.prescale != 1.0 || meta.postscale != 1.0) {
     return InvalidArgument(what + "scale factors are not supported (prescale and postscale 1)");
   }
+  // The CUDA mixing kernel takes its neighbours as one launch's parameters.
+  constexpr size_t kMaxDeviceNeighbours = 64;
+  if (meta.collective == Collective::kNeighborAllreduce && meta.device != kCpuDevice &&
+      meta.recv_from.size() > kMaxDeviceNeighbours) {
+    return InvalidArgument(what + "a GPU tensor mixes at most " +
+                           std::to_string(kMaxDeviceNeighbours) + " neighbours, not " +
+                           std::to_string(meta.recv_from.size()));
+  }
   return Status::OK();
 }
 

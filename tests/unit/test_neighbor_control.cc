@@ -149,20 +149,21 @@ TEST(NeighborPlan, SameSendsShareOnePackedBuffer) {
   std::vector<int32_t> peers{0, 2}, recv_a{0}, recv_b{0, 2};
   NeighborPlan p = PlanNeighbors({{8, &peers, &recv_a}, {16, &peers, &recv_b}});
   EXPECT_EQ(p.send_layout, NeighborPlan::SendLayout::kShared);
-  EXPECT_EQ(p.send_area_bytes, 24);
+  EXPECT_EQ(p.send_area_bytes, 80);  // the second tensor at 64
   for (const NeighborMessage& m : p.sends) {
     EXPECT_EQ(m.offset, 0);
-    EXPECT_EQ(m.bytes, 24);
+    EXPECT_EQ(m.bytes, 80);
   }
-  // From rank 0 both tensors (8 + 16 bytes), from rank 2 tensor 1 alone.
+  // From rank 0 both tensors, from rank 2 tensor 1 alone, at the next 256 bytes.
   ASSERT_EQ(p.recvs.size(), 2u);
-  EXPECT_EQ(p.recvs[0].bytes, 24);
-  EXPECT_EQ(p.recvs[1].offset, 24);
+  EXPECT_EQ(p.recvs[0].bytes, 80);
+  EXPECT_EQ(p.recvs[1].offset, 256);
   EXPECT_EQ(p.RecvOffset(0, 0), 0);
-  EXPECT_EQ(p.RecvOffset(1, 0), 8);
-  EXPECT_EQ(p.RecvOffset(1, 2), 24);
+  EXPECT_EQ(p.RecvOffset(1, 0), 64);
+  EXPECT_EQ(p.RecvOffset(1, 2), 256);
   EXPECT_EQ(p.RecvOffset(0, 2), -1);
-  EXPECT_EQ(p.recv_area_bytes, 40);
+  EXPECT_EQ(p.recv_area_bytes, 272);
+  EXPECT_EQ(p.staged_bytes, 272 + 80);
 }
 
 TEST(NeighborPlan, DifferentSendsArePackedPerPeer) {
@@ -170,11 +171,24 @@ TEST(NeighborPlan, DifferentSendsArePackedPerPeer) {
   NeighborPlan p = PlanNeighbors({{8, &to12, &none}, {4, &to1, &none}});
   EXPECT_EQ(p.send_layout, NeighborPlan::SendLayout::kPerPeer);
   ASSERT_EQ(p.sends.size(), 2u);
-  EXPECT_EQ(p.sends[0].bytes, 12);  // to rank 1: both
-  EXPECT_EQ(p.sends[1].offset, 12);
+  EXPECT_EQ(p.sends[0].bytes, 68);  // to rank 1: both, the second at 64
+  EXPECT_EQ(p.sends[0].tensor_offsets, (std::vector<int64_t>{0, 64}));
+  EXPECT_EQ(p.sends[1].offset, 256);
   EXPECT_EQ(p.sends[1].bytes, 8);  // to rank 2: the first
-  EXPECT_EQ(p.send_area_bytes, 20);
+  EXPECT_EQ(p.send_area_bytes, 264);
   EXPECT_EQ(p.recv_area_bytes, 0);
+}
+
+TEST(NeighborPlan, AStandAloneTensorIsStagedOnce) {
+  std::vector<int32_t> peers{1, 2, 3};
+  NeighborPlan p = PlanNeighbors({{100, &peers, &peers}});
+  EXPECT_EQ(p.send_layout, NeighborPlan::SendLayout::kDirect);
+  EXPECT_EQ(p.recv_area_bytes, 256 * 2 + 100);
+  EXPECT_EQ(p.staged_bytes, p.recv_area_bytes + 100);
+  // A neighbour exchange's receive area is its output: blocks back to back.
+  NeighborPlan packed = PlanNeighbors({{100, &peers, &peers}}, /*packed_recvs=*/true);
+  EXPECT_EQ(packed.recv_area_bytes, 300);
+  EXPECT_EQ(packed.RecvOffset(0, 2), 100);
 }
 
 }  // namespace
