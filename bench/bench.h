@@ -67,6 +67,7 @@ void RunAllgatherSweep(const Context& context);
 void RunBroadcastSweep(const Context& context);
 void RunFusion(const Context& context);
 void RunSparseSweep(const Context& context);
+void RunNeighborSweep(const Context& context);
 
 }  // namespace bench
 

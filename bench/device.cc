@@ -34,6 +34,8 @@ bool SetUpDevice(const Options& options, MPI_Comm comm, DeviceSetup* out) {
   if (!Agree(comm, SetUpCudaRaw(options, comm, out))) return false;
   out->info.raw_kind = out->raw->kind();
   out->info.raw_detail = out->raw->Describe(options.collective);
+  if (options.collective == Collective::kNeighbor)
+    out->info.raw_detail = "n/a (no raw neighbour path on device buffers)";
   return true;
 }
 

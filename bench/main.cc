@@ -85,6 +85,8 @@ void Dispatch(const bench::Context& context) {
       return bench::RunBroadcastSweep(context);
     case bench::Collective::kSparse:
       return bench::RunSparseSweep(context);
+    case bench::Collective::kNeighbor:
+      return bench::RunNeighborSweep(context);
   }
 }
 

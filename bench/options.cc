@@ -104,6 +104,8 @@ bool SetCollective(const std::string& v, Options* o) {
     o->collective = Collective::kBroadcast;
   else if (v == "sparse" || v == "sparse_allreduce")
     o->collective = Collective::kSparse;
+  else if (v == "neighbor" || v == "neighbor_allreduce")
+    o->collective = Collective::kNeighbor;
   else
     return false;
   return true;
@@ -124,6 +126,20 @@ bool SetDensities(const std::string& v, Options* o) {
   }
   o->densities = out;
   return !out.empty();
+}
+
+// The built-in graphs of ops/gossip/graph.h (a user matrix has no command line).
+const char* const kGraphs[] = {"ring",     "torus", "exponential", "one_peer_exponential",
+                               "complete", "base"};
+
+bool SetGraph(const std::string& v, Options* o) {
+  for (const char* g : kGraphs) {
+    if (v == g) {
+      o->graph = v;
+      return true;
+    }
+  }
+  return false;
 }
 
 bool SetDevice(const std::string& v, Options* o) {
@@ -152,8 +168,15 @@ const std::vector<Flag>& Flags() {
        IntSetter(&Options::step_factor, 2, 1024)},
       {"dtype", 'd', true, DTypeNames(), SetDType},
       {"op", 'o', true, "sum, average (avg), min, max or prod (product)", SetOp},
-      {"collective", 'c', true, "allreduce, allgather, broadcast or sparse", SetCollective},
+      {"collective", 'c', true, "allreduce, allgather, broadcast, sparse or neighbor",
+       SetCollective},
       {"densities", 0, true, "fractions in (0, 1] such as 0.1,0.001", SetDensities},
+      {"graph", 0, true, NeighborGraphNames(), SetGraph},
+      {"one-name", 0, false, "",
+       [](const std::string&, Options* o) {
+         o->one_name = true;
+         return true;
+       }},
       {"root", 'r', true, "a rank >= 0", IntSetter(&Options::root, 0, 1 << 30)},
       {"warmup", 'w', true, "an integer from 0 to 100000", IntSetter(&Options::warmup, 0, 100000)},
       {"iters", 'n', true, "an integer from 1 to 1000000", IntSetter(&Options::iters, 1, 1000000)},
@@ -224,6 +247,14 @@ bool CheckCombination(const Options& o, std::string* error) {
   }
   if (o.collective == Collective::kSparse && o.op != BRAID_SUM && o.op != BRAID_AVERAGE) {
     *error = "-c sparse sums or averages: use --op sum or avg";
+    return false;
+  }
+  if (o.collective == Collective::kNeighbor && !o.dtype->floating) {
+    *error = "-c neighbor mixes floats: use --dtype float32, float64, float16 or bfloat16";
+    return false;
+  }
+  if (o.collective == Collective::kNeighbor && o.op != BRAID_SUM && o.op != BRAID_AVERAGE) {
+    *error = "-c neighbor compares with an averaging allreduce: drop --op";
     return false;
   }
   if (o.kernels && o.device != Device::kCuda) {
@@ -320,8 +351,14 @@ const char* CollectiveName(Collective c) {
       return "broadcast";
     case Collective::kSparse:
       return "sparse_allreduce";
+    case Collective::kNeighbor:
+      return "neighbor_allreduce";
   }
   return "?";
+}
+
+const char* NeighborGraphNames() {
+  return "ring, torus, exponential, one_peer_exponential, complete or base";
 }
 
 const char* DeviceName(Device d) {

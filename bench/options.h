@@ -11,7 +11,7 @@
 namespace bench {
 
 enum class Mode { kSweep, kFusion };
-enum class Collective { kAllreduce, kAllgather, kBroadcast, kSparse };
+enum class Collective { kAllreduce, kAllgather, kBroadcast, kSparse, kNeighbor };
 enum class Device { kCpu, kCuda };
 
 struct Options {
@@ -35,6 +35,11 @@ struct Options {
   int64_t kernel_bytes = 0;  // --bytes: bytes per tensor of that shape
   // -c sparse: the fractions of the dense length each rank sends as pairs.
   std::vector<double> densities = {0.1, 0.01, 0.001, 0.0001};
+  // -c neighbor: the gossip graph (ops/gossip/graph.h), one of NeighborGraphNames().
+  std::string graph = "ring";
+  // -c neighbor --one-name: one tensor name for every W_t of a time-varying graph,
+  // instead of one per phase t mod period.
+  bool one_name = false;
   std::string json_path;
   bool help = false;
 };
@@ -59,6 +64,8 @@ std::string Usage();
 const char* CollectiveName(Collective c);
 const char* OpName(int op);
 const char* DeviceName(Device d);
+// The graphs -c neighbor takes, for messages: "ring, torus, ...".
+const char* NeighborGraphNames();
 
 }  // namespace bench
 

@@ -150,6 +150,9 @@ class MpiRaw final : public RawPath {
         return "MPI_Allgather";
       case Collective::kBroadcast:
         return "MPI_Bcast";
+      case Collective::kNeighbor:
+        return "MPI_Irecv from recv_from + MPI_Isend to send_to (the same peers and W_t), "
+               "MPI_Waitall, then a host mixing loop in the engine's order of operations";
       default:
         return "MPI_Allreduce(MPI_IN_PLACE)";
     }

@@ -49,6 +49,8 @@ const char* EngineName(Collective c) {
       return "braid_allgather_async (braid-owned output)";
     case Collective::kBroadcast:
       return "braid_broadcast_async (in place)";
+    case Collective::kNeighbor:
+      return "braid_neighbor_allreduce_async (out of place)";
     default:
       return "braid_allreduce_async (in place)";
   }
@@ -83,6 +85,8 @@ double BusFactor(Collective collective, int ranks) {
     case Collective::kAllgather:
       return static_cast<double>(ranks - 1) / ranks;
     case Collective::kBroadcast:
+    case Collective::kSparse:
+    case Collective::kNeighbor:  // depends on the graph: see report.h
       return 1.0;
   }
   return 1.0;
@@ -131,11 +135,17 @@ void Report::PrintPreamble() const {
     std::printf("adaptive calls (about %.2g s per size and path, 5..1000 calls)", o.target_seconds);
   }
   std::printf("; %d interleaved rounds (raw first), median\n", o.rounds);
-  std::printf("#   time = largest over ranks of the mean per call; busbw factor %.3g\n",
-              BusFactor(o.collective, ranks_));
+  if (o.collective == Collective::kNeighbor) {
+    std::printf("#   time = largest over ranks of the mean per call; busbw = sent/rank / time\n");
+  } else {
+    std::printf("#   time = largest over ranks of the mean per call; busbw factor %.3g\n",
+                BusFactor(o.collective, ranks_));
+  }
   std::printf("#   %u hardware threads on rank 0's host, load average %s at start\n",
               std::thread::hardware_concurrency(), LoadAverage().c_str());
-  if (info_.device != "cpu") {
+  if (o.collective == Collective::kNeighbor) {
+    PrintNeighborPreamble();
+  } else if (info_.device != "cpu") {
     std::printf("#   device %s: %s\n", info_.device.c_str(), info_.device_detail.c_str());
     std::printf("#   raw path %s: %s\n", info_.raw_kind.c_str(), info_.raw_reason.c_str());
     std::printf("#   engine: %s + braid_wait + cudaStreamSynchronize\n",
@@ -250,8 +260,75 @@ void Report::PrintEnd() const {
 
 int64_t Report::TotalWrong() const {
   int64_t wrong = extra_wrong_;
-  for (const Row& r : rows_) wrong += r.engine.wrong + r.raw.wrong + r.raw_separate.wrong;
+  for (const Row& r : rows_)
+    wrong += r.engine.wrong + r.raw.wrong + r.raw_separate.wrong + r.allreduce.wrong;
   return wrong;
+}
+
+void Report::PrintNeighborPreamble() const {
+  if (info_.device != "cpu")
+    std::printf("#   device %s: %s\n", info_.device.c_str(), info_.device_detail.c_str());
+  std::printf(
+      "#   neighbour: %s + braid_wait, this rank's row of W_t, t advancing every call\n"
+      "#   raw: %s\n"
+      "#   allreduce: braid_allreduce_async (average, in place) + braid_wait, same bytes\n",
+      EngineName(Collective::kNeighbor), info_.raw_detail.c_str());
+}
+
+void Report::PrintNeighborHeader(const std::string& graph) const {
+  if (!printer_) return;
+  std::printf("# graph %s\n#\n", graph.c_str());
+  std::printf("#%35s%-32s%-32s%-32s%s\n", "", "  neighbour, engine", "  neighbour, raw",
+              "  allreduce avg, engine", "   sent/rank/call (B)    time ratio");
+  std::printf(
+      "#       size         count      type     time   algbw   busbw #wrong     time   algbw"
+      "   busbw #wrong     time   algbw   busbw #wrong   neighbour   allreduce  nbr/ar"
+      " eng/raw\n");
+  std::printf(
+      "#        (B)    (elements)               (us)  (GB/s)  (GB/s)            (us)  (GB/s)"
+      "  (GB/s)            (us)  (GB/s)  (GB/s)\n");
+  std::fflush(stdout);
+}
+
+void Report::AddNeighborRow(const Row& row) {
+  rows_.push_back(row);
+  if (!printer_) return;
+  char raw[64], ratio[16];
+  std::snprintf(raw, sizeof(raw), "  %7s  %6s  %6s  %5s", "n/a", "n/a", "n/a", "n/a");
+  std::snprintf(ratio, sizeof(ratio), "%7s", "n/a");
+  if (row.has_raw) {
+    std::snprintf(raw, sizeof(raw), "%s", PathColumns(row.raw).c_str());
+    std::snprintf(ratio, sizeof(ratio), "%7.3f", row.engine.time_us / row.raw.time_us);
+  }
+  std::printf("%12lld  %12lld  %8s%s%s%s  %10.0f  %10.0f  %6.3f %s\n",
+              static_cast<long long>(row.bytes), static_cast<long long>(row.count),
+              row.dtype.c_str(), PathColumns(row.engine).c_str(), raw,
+              PathColumns(row.allreduce).c_str(), row.neighbor_sent, row.allreduce_sent,
+              row.engine.time_us / row.allreduce.time_us, ratio);
+  std::fflush(stdout);
+}
+
+void Report::PrintNeighborSummary() const {
+  if (!printer_ || rows_.empty()) return;
+  int64_t engine = 0, raw = 0, allreduce = 0;
+  for (const Row& r : rows_) {
+    engine += r.engine.wrong;
+    raw += r.raw.wrong;
+    allreduce += r.allreduce.wrong;
+  }
+  std::printf("# #wrong in all: neighbour engine %lld, raw %lld, allreduce %lld (%s)\n",
+              static_cast<long long>(engine), static_cast<long long>(raw),
+              static_cast<long long>(allreduce), engine + raw + allreduce == 0 ? "OK" : "FAILED");
+  const Row& large = rows_.back();
+  std::printf("# largest size %lld B: time neighbour / allreduce %.3f",
+              static_cast<long long>(large.bytes), large.engine.time_us / large.allreduce.time_us);
+  if (large.has_raw)
+    std::printf(", neighbour engine / raw %.3f", large.engine.time_us / large.raw.time_us);
+  if (large.allreduce_sent > 0)
+    std::printf(", bytes sent neighbour / allreduce %.3f",
+                large.neighbor_sent / large.allreduce_sent);
+  std::printf("\n");
+  std::fflush(stdout);
 }
 
 }  // namespace bench

@@ -5,7 +5,10 @@
 // algbw = bytes / time. busbw = algbw * factor, the nccl-tests factors:
 // allreduce 2(n-1)/n, allgather (n-1)/n with bytes = the total output, broadcast
 // 1. With one rank the first two factors are 0 (nothing crosses a bus); busbw is
-// then reported equal to algbw so that the ratio column stays meaningful.
+// then reported equal to algbw so that the ratio column stays meaningful. For the
+// neighbour allreduce (-c neighbor), busbw is the bytes a rank sends per call over
+// the time: what the allreduce factor gives too, as a ring allreduce sends
+// 2(n-1)/n * bytes per rank.
 #ifndef BRAID_BENCH_REPORT_H_
 #define BRAID_BENCH_REPORT_H_
 
@@ -44,6 +47,15 @@ struct Row {
   // staged raw path only: its host MPI collective alone, without the copies.
   bool has_raw_host = false;
   PathStats raw_host;
+  // neighbor only (-c neighbor): engine and raw are the neighbour allreduce, and
+  // `allreduce` the engine's averaging allreduce of the same tensor; the bytes each
+  // rank sends per call on each (busbw = those bytes / time); no raw path on device
+  // buffers (has_raw false).
+  std::string graph;
+  PathStats allreduce;
+  double neighbor_sent = 0;   // mean over ranks and over the graph's period
+  double allreduce_sent = 0;  // ring allreduce: 2(n-1)/n * bytes
+  bool has_raw = true;
 };
 
 // Where the buffers live and what the raw path is, for the header and the JSON.
@@ -72,6 +84,10 @@ class Report {
   void AddSweepRow(const Row& row);  // stores and prints
   void PrintSweepSummary() const;
   void AddFusionRow(const Row& row);  // stores and prints
+  // -c neighbor (report_neighbor.cc): `graph` describes the graph for the header.
+  void PrintNeighborHeader(const std::string& graph) const;
+  void AddNeighborRow(const Row& row);  // stores and prints
+  void PrintNeighborSummary() const;
   void PrintEnd() const;
 
   int64_t TotalWrong() const;
@@ -82,6 +98,8 @@ class Report {
   std::string Json() const;
 
  private:
+  void PrintNeighborPreamble() const;
+
   const Options& options_;
   RunInfo info_;
   int ranks_;

@@ -21,7 +21,8 @@ std::string RowJson(const Row& r) {
       << ", \"bytes\": " << r.bytes << ", \"count\": " << r.count
       << ", \"dtype\": " << JsonQuote(r.dtype) << ", \"op\": " << JsonQuote(r.op)
       << ", \"root\": " << r.root << ",\n     \"engine\": " << Stats(r.engine)
-      << ",\n     \"raw\": " << Stats(r.raw) << ",\n     \"ratio\": " << JsonNumber(r.ratio);
+      << ",\n     \"raw\": " << (r.has_raw ? Stats(r.raw) : "null")
+      << ",\n     \"ratio\": " << JsonNumber(r.ratio);
   if (r.has_raw_host) {
     out << ",\n     \"raw_host_only\": " << Stats(r.raw_host)
         << ", \"ratio_engine_over_raw_host_only\": " << JsonNumber(Ratio(r.engine, r.raw_host));
@@ -33,6 +34,13 @@ std::string RowJson(const Row& r) {
         << JsonNumber(r.engine.time_us / r.raw.time_us)
         << ", \"time_ratio_engine_over_raw_separate\": "
         << JsonNumber(r.engine.time_us / r.raw_separate.time_us);
+  }
+  if (r.mode == "neighbor") {
+    out << ", \"graph\": " << JsonQuote(r.graph) << ",\n     \"allreduce\": " << Stats(r.allreduce)
+        << ",\n     \"neighbor_sent_bytes_per_rank\": " << JsonNumber(r.neighbor_sent)
+        << ", \"allreduce_sent_bytes_per_rank\": " << JsonNumber(r.allreduce_sent)
+        << ", \"time_ratio_neighbor_over_allreduce\": "
+        << JsonNumber(r.engine.time_us / r.allreduce.time_us);
   }
   out << "}";
   return out.str();
@@ -46,13 +54,15 @@ std::string Report::Json() const {
   out << "{\n  \"benchmark\": \"braid-bench\",\n  \"ranks\": " << ranks_
       << ",\n  \"settings\": {\"mode\": " << JsonQuote(o.mode == Mode::kFusion ? "fusion" : "sweep")
       << ", \"collective\": " << JsonQuote(CollectiveName(o.collective))
-      << ", \"dtype\": " << JsonQuote(o.dtype->name) << ", \"op\": " << JsonQuote(OpName(o.op))
+      << ", \"dtype\": " << JsonQuote(o.dtype->name)
+      << ", \"op\": " << JsonQuote(o.collective == Collective::kNeighbor ? "avg" : OpName(o.op))
       << ", \"root\": " << o.root << ", \"min_bytes\": " << o.min_bytes
       << ", \"max_bytes\": " << o.max_bytes << ", \"step_factor\": " << o.step_factor
       << ", \"warmup\": " << o.warmup
       << ", \"iters\": " << (o.iters > 0 ? std::to_string(o.iters) : "\"adaptive\"")
       << ", \"rounds\": " << o.rounds << ", \"target_seconds\": " << JsonNumber(o.target_seconds)
       << ", \"fusion_count\": " << o.fusion_count << ", \"fusion_bytes\": " << o.fusion_bytes
+      << (o.collective == Collective::kNeighbor ? ", \"graph\": " + JsonQuote(o.graph) : "")
       << ", \"bus_factor\": " << JsonNumber(BusFactor(o.collective, ranks_))
       << ",\n    \"device\": " << JsonQuote(info_.device)
       << ", \"device_detail\": " << JsonQuote(info_.device_detail)
