@@ -198,28 +198,13 @@ Status DecentralizedSGD::MixWith(int64_t t) {
 
 Status DecentralizedSGD::SumWithCheck(const std::string& request_name,
                                       const std::vector<BufferView>& parts, int64_t* ranks) {
-  const int64_t payload = Total(parts);
-  const int64_t total = payload + restart::kCheckSlots;
-  BRAID_RETURN_IF_ERROR(memory_->Reserve(total));
-  BRAID_RETURN_IF_ERROR(memory_->Gather(parts, memory_->data(), 0));
-  std::vector<char> slots(static_cast<size_t>(restart::kCheckSlots) * DataTypeSize(dtype_));
-  restart::WriteCheckSlots(step_, dtype_, slots.data());
-  BRAID_RETURN_IF_ERROR(
-      memory_->WriteFromHost(payload, slots.data(), restart::kCheckSlots, stream()));
-
-  Request r;
-  r.meta.name = request_name;
-  r.meta.collective = Collective::kAllreduce;
-  r.meta.dtype = dtype_;
-  r.meta.op = ReduceOp::kSum;
-  r.meta.device = device_;
-  r.meta.shape = {total};
-  r.input = r.output = memory_->data();
-  r.stream = stream();
-  BRAID_RETURN_IF_ERROR(Enqueue(std::move(r)));
-
-  BRAID_RETURN_IF_ERROR(memory_->ReadToHost(payload, slots.data(), restart::kCheckSlots, stream()));
-  return restart::ReadCheckSlots(slots.data(), dtype_, step_, request_name, ranks);
+  restart::CheckedSum sum;
+  sum.name = request_name;
+  sum.step = step_;
+  sum.dtype = dtype_;
+  sum.device = device_;
+  sum.stream = stream();
+  return restart::SumWithStepCheck(enqueue_, sum, parts, memory_.get(), ranks);
 }
 
 // The exact average of x (and u, when registered) over the ranks, in one allreduce.

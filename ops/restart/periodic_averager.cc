@@ -1,5 +1,6 @@
 #include "ops/restart/periodic_averager.h"
 
+#include "ops/restart/checked_sum.h"
 #include "ops/restart/step_check.h"
 
 namespace braid::restart {
@@ -118,31 +119,15 @@ Status PeriodicAverager::RestartNow(double lr) {
 // Packs the buffers and the agreement slots, runs the one allreduce (a sum), and
 // checks the slots.
 Status PeriodicAverager::Exchange(int64_t* ranks) {
-  const int64_t payload = params_count_ + averaged_count_;
-  const int64_t total = payload + kCheckSlots;
-  void* stream = params_.empty() ? averaged_[0].stream : params_[0].stream;
-  BRAID_RETURN_IF_ERROR(memory_->Reserve(total));
-  BRAID_RETURN_IF_ERROR(memory_->Gather(params_, memory_->data(), 0));
-  BRAID_RETURN_IF_ERROR(memory_->Gather(averaged_, memory_->data(), params_count_));
-  std::vector<char> slots(static_cast<size_t>(kCheckSlots) * DataTypeSize(dtype_));
-  WriteCheckSlots(step_, dtype_, slots.data());
-  BRAID_RETURN_IF_ERROR(memory_->WriteFromHost(payload, slots.data(), kCheckSlots, stream));
-
-  Request r;
-  r.meta.name = name_;
-  r.meta.collective = Collective::kAllreduce;
-  r.meta.dtype = dtype_;
-  r.meta.op = ReduceOp::kSum;
-  r.meta.device = device_;
-  r.meta.shape = {total};
-  r.input = r.output = memory_->data();
-  r.stream = stream;
-  std::shared_ptr<Handle> handle;
-  BRAID_RETURN_IF_ERROR(enqueue_(std::move(r), &handle));
-  BRAID_RETURN_IF_ERROR(handle->Wait());
-
-  BRAID_RETURN_IF_ERROR(memory_->ReadToHost(payload, slots.data(), kCheckSlots, stream));
-  return ReadCheckSlots(slots.data(), dtype_, step_, name_, ranks);
+  std::vector<BufferView> parts = params_;
+  parts.insert(parts.end(), averaged_.begin(), averaged_.end());
+  CheckedSum sum;
+  sum.name = name_;
+  sum.step = step_;
+  sum.dtype = dtype_;
+  sum.device = device_;
+  sum.stream = params_.empty() ? averaged_[0].stream : params_[0].stream;
+  return SumWithStepCheck(enqueue_, sum, parts, memory_.get(), ranks);
 }
 
 Status PeriodicAverager::Finish(int64_t ranks, double) {

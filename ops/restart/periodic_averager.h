@@ -25,12 +25,10 @@
 #include "common/status.h"
 #include "core/handle.h"
 #include "core/request.h"
+#include "ops/restart/checked_sum.h"
 #include "ops/restart/pack_memory.h"
 
 namespace braid::restart {
-
-// How an op reaches an engine: Engine::Enqueue, or a binding's default engine.
-using EnqueueFn = std::function<Status(Request request, std::shared_ptr<Handle>* handle)>;
 
 // When restarts happen. Local steps are counted from 1.
 struct Schedule {
