@@ -110,6 +110,27 @@ Status DescribeTensor(const char* name, const braid_tensor_t* tensor, RequestMet
   return ::DescribeTensor(name, tensor, meta);
 }
 
+Status TensorViews(const braid_tensor_t* tensors, int n, const char* what,
+                   std::vector<BufferView>* out) {
+  out->clear();
+  if (n < 0 || (n > 0 && tensors == nullptr)) {
+    return InvalidArgument(std::string("the ") + what + " array is NULL or its length is negative");
+  }
+  for (int i = 0; i < n; ++i) {
+    RequestMeta meta;
+    const std::string label = std::string(what) + "[" + std::to_string(i) + "]";
+    BRAID_RETURN_IF_ERROR(::DescribeTensor(label.c_str(), &tensors[i], &meta));
+    BufferView v;
+    v.data = tensors[i].data;
+    v.count = meta.NumElements();
+    v.dtype = meta.dtype;
+    v.device = meta.device;
+    v.stream = tensors[i].stream;
+    out->push_back(v);
+  }
+  return Status::OK();
+}
+
 }  // namespace braid::capi
 
 extern "C" {

@@ -23,26 +23,6 @@ Status NullOp() {
   return braid::InvalidArgument("the sparse op is NULL");
 }
 
-Status ToViews(const braid_tensor_t* ts, int n, const char* what, std::vector<BufferView>* out) {
-  if (n < 0 || (n > 0 && ts == nullptr)) {
-    return braid::InvalidArgument(std::string("the ") + what +
-                                  " array is NULL or its length is negative");
-  }
-  for (int i = 0; i < n; ++i) {
-    braid::RequestMeta meta;
-    const std::string label = std::string(what) + "[" + std::to_string(i) + "]";
-    BRAID_RETURN_IF_ERROR(braid::capi::DescribeTensor(label.c_str(), &ts[i], &meta));
-    BufferView v;
-    v.data = ts[i].data;
-    v.count = meta.NumElements();
-    v.dtype = meta.dtype;
-    v.device = meta.device;
-    v.stream = ts[i].stream;
-    out->push_back(v);
-  }
-  return Status::OK();
-}
-
 Status OptionsOf(const char* name, compress::SparseMethod method, const braid_sparse_options_t* in,
                  compress::SparseStepOptions* out) {
   braid_sparse_options_t o;
@@ -125,8 +105,8 @@ int braid_sparse_op_set_buffers(braid_sparse_op_t op, const braid_tensor_t* para
     if (dense != nullptr) {
       for (int i = 0; i < num; ++i) flags.push_back(dense[i] != 0);
     }
-    Status st = ToViews(params, num, "params", &p);
-    if (st.ok()) st = ToViews(grads, num, "grads", &g);
+    Status st = braid::capi::TensorViews(params, num, "params", &p);
+    if (st.ok()) st = braid::capi::TensorViews(grads, num, "grads", &g);
     if (st.ok()) st = op->op->SetBuffers(std::move(p), std::move(g), std::move(flags));
     return Report(st);
   });

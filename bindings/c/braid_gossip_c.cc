@@ -35,24 +35,7 @@ Status ToViews(const braid_tensor_t* ts, int n, const char* what, bool optional,
                std::vector<BufferView>* out) {
   out->clear();
   if (ts == nullptr && optional) return Status::OK();
-  if (n < 0 || (n > 0 && ts == nullptr)) {
-    return braid::InvalidArgument(std::string("the ") + what +
-                                  " array is NULL or its length is negative");
-  }
-  for (int i = 0; i < n; ++i) {
-    braid::RequestMeta meta;
-    const std::string name = std::string(what) + "[" + std::to_string(i) + "]";
-    BRAID_RETURN_IF_ERROR(braid::capi::DescribeTensor(name.c_str(), &ts[i], &meta));
-    BufferView v;
-    v.data = ts[i].data;
-    v.count = meta.NumElements();
-    v.dtype = meta.dtype;
-    v.device = meta.device;
-    v.stream = ts[i].stream;
-    if (v.count < 0) return braid::InvalidArgument("tensor '" + name + "' has a bad shape");
-    out->push_back(v);
-  }
-  return Status::OK();
+  return braid::capi::TensorViews(ts, n, what, out);
 }
 
 // The graph the options name, for `size` ranks.

@@ -30,37 +30,6 @@ Status NullOp() {
   return braid::InvalidArgument("the restart op is NULL");
 }
 
-Status ToView(const braid_tensor_t* t, const char* what, BufferView* out) {
-  if (t == nullptr) return braid::InvalidArgument(std::string(what) + " is NULL");
-  if (!braid::IsValidDataType(t->dtype)) {
-    return braid::InvalidArgument(std::string(what) + " has unknown dtype " +
-                                  std::to_string(t->dtype));
-  }
-  if (t->ndim < 0 || (t->ndim > 0 && t->shape == nullptr)) {
-    return braid::InvalidArgument(std::string(what) + " has a bad shape");
-  }
-  int64_t count = 1;
-  for (int i = 0; i < t->ndim; ++i) count *= t->shape[i];
-  out->data = t->data;
-  out->count = count;
-  out->dtype = static_cast<braid::DataType>(t->dtype);
-  out->device = t->device;
-  out->stream = t->stream;
-  return Status::OK();
-}
-
-Status ToViews(const braid_tensor_t* ts, int n, const char* what, std::vector<BufferView>* out) {
-  if (n < 0 || (n > 0 && ts == nullptr)) {
-    return braid::InvalidArgument(std::string("the ") + what +
-                                  " array is NULL or its length is negative");
-  }
-  out->resize(static_cast<size_t>(n));
-  for (int i = 0; i < n; ++i) {
-    BRAID_RETURN_IF_ERROR(ToView(&ts[i], what, &(*out)[static_cast<size_t>(i)]));
-  }
-  return Status::OK();
-}
-
 int Created(braid_restart_s* made, braid_restart_t* op) {
   *op = made;
   return Report(Status::OK());
@@ -131,8 +100,8 @@ int braid_restart_set_buffers(braid_restart_t op, const braid_tensor_t* params, 
   return braid::capi::CallC("braid_restart_set_buffers", [&]() -> int {
     if (op == nullptr) return Report(NullOp());
     std::vector<BufferView> p, a;
-    Status st = ToViews(params, num_params, "params", &p);
-    if (st.ok()) st = ToViews(averaged, num_averaged, "averaged", &a);
+    Status st = braid::capi::TensorViews(params, num_params, "params", &p);
+    if (st.ok()) st = braid::capi::TensorViews(averaged, num_averaged, "averaged", &a);
     if (st.ok()) st = op->op->SetBuffers(std::move(p), std::move(a));
     return Report(st);
   });
@@ -146,10 +115,10 @@ int braid_restart_set_slow_buffers(braid_restart_t op, const braid_tensor_t* slo
       return Report(braid::InvalidArgument("restart '" + op->op->name() +
                                            "' is not a SlowMo op: it has no slow buffers"));
     }
-    BufferView x_old, s;
-    Status st = ToView(slow_params, "slow_params", &x_old);
-    if (st.ok()) st = ToView(slow_momentum, "slow_momentum", &s);
-    if (st.ok()) st = op->slowmo->SetSlowBuffers(x_old, s);
+    std::vector<BufferView> x_old, s;
+    Status st = braid::capi::TensorViews(slow_params, 1, "slow_params", &x_old);
+    if (st.ok()) st = braid::capi::TensorViews(slow_momentum, 1, "slow_momentum", &s);
+    if (st.ok()) st = op->slowmo->SetSlowBuffers(x_old[0], s[0]);
     return Report(st);
   });
 }

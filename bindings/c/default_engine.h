@@ -9,8 +9,10 @@
 #include <mutex>
 #include <new>
 #include <string>
+#include <vector>
 
 #include "braid/braid.h"
+#include "common/buffer.h"
 #include "common/status.h"
 #include "core/handle.h"
 #include "core/request.h"
@@ -36,6 +38,11 @@ int SubmitToDefault(Request request, braid_handle_t* handle);
 
 // Checks a C tensor and fills the name, dtype, device and shape of *meta.
 Status DescribeTensor(const char* name, const braid_tensor_t* tensor, RequestMeta* meta);
+
+// `n` C tensors (an array; NULL only when n is 0) as flat buffer views, each
+// checked by DescribeTensor; `what` names the array in errors ("params[2]").
+Status TensorViews(const braid_tensor_t* tensors, int n, const char* what,
+                   std::vector<BufferView>* out);
 
 // Enqueues on the default engine; kNotInitialized before init and after shutdown.
 Status EnqueueOnDefault(Request request, std::shared_ptr<Handle>* handle);
