@@ -61,6 +61,8 @@ run_bench() {
   "${mpi[@]}" -np 1 "$bench" --device cuda --fusion || status=1
   "${mpi[@]}" -np 2 "$bench" --device cuda -b 1M || status=1
   "${mpi[@]}" -np 2 "$bench" --device cuda --fusion || status=1
+  "${mpi[@]}" -np 1 "$bench" --device cuda -c neighbor -b 1M -e 64M -f 4 || status=1
+  "${mpi[@]}" -np 2 "$bench" --device cuda -c neighbor -b 1M -e 64M -f 4 || status=1
 }
 
 run_example() {
