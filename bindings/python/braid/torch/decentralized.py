@@ -32,6 +32,7 @@ import torch
 
 from braid import ops as _ops
 
+from ._device_groups import WrappingOptimizer as _WrappingOptimizer
 from ._device_groups import key_name as _key_name, stream_of as _stream
 
 _counter = itertools.count()
@@ -63,7 +64,7 @@ def _matrices(topology):
     return out
 
 
-class DecentralizedOptimizer(torch.optim.Optimizer):
+class DecentralizedOptimizer(_WrappingOptimizer):
     """Wraps `optimizer` (torch.optim.SGD, momentum >= 0) so that every step() is a
     step of decentralized momentum SGD over `topology`.
 
@@ -101,26 +102,10 @@ class DecentralizedOptimizer(torch.optim.Optimizer):
                                            max_degree=int(max_degree), **graph)
                      for key, _ in self._groups]
 
-    param_groups = property(lambda self: self.optimizer.param_groups,
-                            lambda self, v: setattr(self.optimizer, "param_groups", v))
-    state = property(lambda self: self.optimizer.state,
-                     lambda self, v: setattr(self.optimizer, "state", v))
-    defaults = property(lambda self: self.optimizer.defaults,
-                        lambda self, v: setattr(self.optimizer, "defaults", v))
-
-    def __repr__(self):
-        return "DecentralizedOptimizer(%r)" % (self.optimizer,)
-
     @property
     def steps(self):
         """Steps taken so far: the next one mixes with W_steps."""
         return self._ops[0].step_count
-
-    def zero_grad(self, set_to_none=True):
-        self.optimizer.zero_grad(set_to_none=set_to_none)
-
-    def add_param_group(self, param_group):
-        raise NotImplementedError("DecentralizedOptimizer: add every param group before wrapping")
 
     def step(self, closure=None):
         loss = None

@@ -35,6 +35,7 @@ import torch
 import braid as _braid
 from braid import ops as _ops
 
+from ._device_groups import WrappingOptimizer as _WrappingOptimizer
 from ._device_groups import key_name as _key_name, stream_of as _stream
 from .restart_state import (ALL as _ALL, complete_state as _complete_state,
                             state_plan as _state_plan, state_selection as _state_selection,
@@ -57,7 +58,7 @@ def _group_params(optimizer):
 
 
 
-class _RestartOptimizer(torch.optim.Optimizer):
+class _RestartOptimizer(_WrappingOptimizer):
     """An optimizer that steps the wrapped one and counts its steps in braid's restart
     ops. The param_groups, state and defaults are the wrapped optimizer's, so LR
     schedulers and gradient clipping work on the wrapper."""
@@ -75,28 +76,10 @@ class _RestartOptimizer(torch.optim.Optimizer):
         self._base = "torch.%s" % name
         self._ops = []
 
-    # The wrapped optimizer's attributes, read through: its load_state_dict replaces them.
-    param_groups = property(lambda self: self.optimizer.param_groups,
-                            lambda self, v: setattr(self.optimizer, "param_groups", v))
-    state = property(lambda self: self.optimizer.state,
-                     lambda self, v: setattr(self.optimizer, "state", v))
-    defaults = property(lambda self: self.optimizer.defaults,
-                        lambda self, v: setattr(self.optimizer, "defaults", v))
-
-    def __repr__(self):
-        return "%s(%r)" % (type(self).__name__, self.optimizer)
-
     @property
     def local_steps(self):
         """Local steps taken so far (warm-up included)."""
         return self._ops[0].step_count
-
-    def zero_grad(self, set_to_none=True):
-        self.optimizer.zero_grad(set_to_none=set_to_none)
-
-    def add_param_group(self, param_group):
-        raise NotImplementedError("%s: add every param group before wrapping the optimizer"
-                                  % type(self).__name__)
 
     def _op_name(self, what, key):
         return "%s.%s.%s" % (self._base, what, _key_name(key))
