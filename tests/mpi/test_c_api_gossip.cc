@@ -7,6 +7,7 @@
 // the one-peer exponential graph reaches the exact average in log2(n) mixing steps
 // when n is a power of two; one neighbour allreduce per step, an allreduce every
 // K-th; and the errors, the same on every rank where they are collective.
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -20,22 +21,43 @@ using Values = std::vector<std::vector<double>>;  // [rank][element]
 
 constexpr size_t kDim = 7;  // elements per rank: two tensors of 5 and 2
 
-// W_t of the graphs, from their definitions.
+// Uniform weights over i and the distinct ranks in `peers` (a set, i excluded).
+void Uniform(Matrix* w, int i, std::vector<int> peers) {
+  std::sort(peers.begin(), peers.end());
+  peers.erase(std::unique(peers.begin(), peers.end()), peers.end());
+  peers.erase(std::remove(peers.begin(), peers.end(), i), peers.end());
+  const double weight = 1.0 / static_cast<double>(peers.size() + 1);
+  (*w)[i][i] += weight;
+  for (int j : peers) (*w)[i][j] += weight;
+}
+
+// W_t of the graphs, from their definitions (docs/gossip_graphs.md): the ring
+// i +- 1; the torus on the most square r x c grid (r the largest divisor of n
+// up to sqrt(n)), rank i at row i / c, column i % c, neighbours up, down, left,
+// right; the exponential graph i +- 2^j for 2^j < n; all with uniform weights over
+// self and the distinct neighbours.
 Matrix DenseW(const std::string& kind, int n, int64_t t) {
   Matrix w(n, std::vector<double>(n, 0.0));
   if (n == 1) return {{1.0}};
-  auto add = [&](int i, int j, double v) { w[i][((j % n) + n) % n] += v; };
-  // The static exponential graph is complete for n <= 5; so is the ring for n <= 3,
-  // and the torus of a prime n is the ring.
-  const bool complete = kind == "complete" || kind == "exponential" ||
-                        ((kind == "ring" || kind == "torus") && n <= 3);
+  auto mod = [n](int j) { return ((j % n) + n) % n; };
+  auto add = [&](int i, int j, double v) { w[i][mod(j)] += v; };
+  int rows = static_cast<int>(std::sqrt(static_cast<double>(n)));
+  while (n % rows != 0) --rows;
+  const int cols = n / rows;
   for (int i = 0; i < n; ++i) {
-    if (complete) {
+    if (kind == "complete") {
       for (int j = 0; j < n; ++j) add(i, j, 1.0 / n);
     } else if (kind == "ring") {
-      for (int d : {-1, 0, 1}) add(i, i + d, 1.0 / 3);
-    } else if (kind == "torus") {  // n = 4: 2 x 2, the other row and the other column
-      add(i, i, 1.0 / 3), add(i, i ^ 1, 1.0 / 3), add(i, i ^ 2, 1.0 / 3);
+      Uniform(&w, i, {mod(i - 1), mod(i + 1)});
+    } else if (kind == "torus") {
+      const int r = i / cols, c = i % cols;
+      Uniform(&w, i,
+              {((r + 1) % rows) * cols + c, ((r + rows - 1) % rows) * cols + c,
+               r * cols + (c + 1) % cols, r * cols + (c + cols - 1) % cols});
+    } else if (kind == "exponential") {
+      std::vector<int> peers;
+      for (int d = 1; d < n; d *= 2) peers.push_back(mod(i + d)), peers.push_back(mod(i - d));
+      Uniform(&w, i, peers);
     } else if (kind == "one_peer_exponential") {
       int rounds = 0;
       while ((1 << rounds) < n) ++rounds;
