@@ -173,7 +173,8 @@ void RunWorld(const std::string& kind, int n, const Hyper& h, int steps, double 
   ref.u.assign(n, std::vector<double>(d, 0.0));
   for (int i = 0; i < n; ++i)
     for (size_t e = 0; e < d; ++e) ref.x[i][e] = Start(i, e);
-  std::vector<std::vector<std::vector<double>>> got(steps);  // [t][rank] = x then u
+  // [t][rank] = x then u; sized here, so that each thread writes only its own slots.
+  std::vector<std::vector<std::vector<double>>> got(steps, std::vector<std::vector<double>>(n));
   FakeWorld world(n);
   std::vector<Status> results(n);
   auto rank_main = [&](int rank) {
@@ -197,7 +198,6 @@ void RunWorld(const std::string& kind, int n, const Hyper& h, int steps, double 
       v.insert(v.end(), x2.begin(), x2.end());
       v.insert(v.end(), u1.begin(), u1.end());
       v.insert(v.end(), u2.begin(), u2.end());
-      got[t].resize(n);
       got[t][rank] = std::move(v);
     }
   };
