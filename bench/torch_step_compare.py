@@ -32,7 +32,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import fashion_mnist_data as data  # noqa: E402
 
 
-def parse_args():
+def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--batch-size", type=int, default=64, help="samples per rank per step (default 64)")
     p.add_argument("--warmup", type=int, default=10, help="untimed steps per path (default 10)")
@@ -48,7 +48,7 @@ def parse_args():
                    help="address of rank 0 for torch.distributed (default 127.0.0.1: one node)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    return p.parse_args()
+    return p.parse_args(argv)
 
 
 def free_port(addr):
@@ -147,16 +147,35 @@ def summary(step_s):
     return {"median_ms": statistics.median(ms), "p10_ms": q[0], "p90_ms": q[-1], "steps": len(ms)}
 
 
-def main():
-    args = parse_args()
-    hvd.init()
-    torch.set_num_threads(args.threads)
-    port = init_torch_distributed(args.master_addr)
+class LocalPath:
+    """The same step without any communication (a reference: what the step costs
+    in compute alone on this machine, with both ranks computing at once)."""
 
+    name = "local (no communication)"
+
+    def __init__(self, args, initial):
+        self.model = data.make_model()
+        self.model.load_state_dict(initial)
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=args.lr * hvd.size(), momentum=0.9)
+
+    def step(self, xb, yb):
+        self.opt.zero_grad()
+        loss = F.cross_entropy(self.model(xb), yb)
+        loss.backward()
+        self.opt.step()
+        return loss
+
+
+def compare(args, path_classes=(BraidPath, DDPPath)):
+    """Trains every path of `path_classes` from the same initial weights on the same
+    batches: warm-up steps, then `args.rounds` rounds that alternate the paths
+    (`args.steps` steps each). Needs hvd.init() and torch.distributed. Returns
+    ({path name: summary of the slowest rank's step times}, {path name: step seconds},
+    {path name: last loss}, parameter count)."""
     torch.manual_seed(args.seed)
     initial = data.make_model().state_dict()
     nparams = sum(t.numel() for t in initial.values())
-    paths = [BraidPath(args, initial), DDPPath(args, initial)]
+    paths = [cls(args, initial) for cls in path_classes]
     batches = load_batches(args, 50)
 
     results = {p.name: [] for p in paths}
@@ -170,9 +189,17 @@ def main():
             times, losses[p.name] = run_steps(p, batches, position, args.steps)
             results[p.name] += slowest_rank(times)
         position += args.steps
-
     stats = {name: summary(t) for name, t in results.items()}
-    braid_s, ddp_s = (stats[p.name] for p in paths)
+    return stats, results, losses, nparams
+
+
+def main():
+    args = parse_args()
+    hvd.init()
+    torch.set_num_threads(args.threads)
+    port = init_torch_distributed(args.master_addr)
+    stats, results, losses, nparams = compare(args)
+    braid_s, ddp_s = stats[BraidPath.name], stats[DDPPath.name]
     ratio = braid_s["median_ms"] / ddp_s["median_ms"]
     if hvd.rank() == 0:
         print("training step of the Fashion-MNIST CNN (%d parameters, %.2f MB of %s gradients), "

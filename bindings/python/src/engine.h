@@ -12,5 +12,7 @@ void BindEngine(pybind11::module_& m);
 void BindCollectives(pybind11::module_& m);
 void BindSparse(pybind11::module_& m);
 void BindNeighborCollectives(pybind11::module_& m);
+// Private functions of the benchmarks (bench_binding.cc).
+void BindBench(pybind11::module_& m);
 
 }  // namespace braid::python

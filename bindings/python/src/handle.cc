@@ -142,7 +142,9 @@ void SweepOrphans() {
 
 void PyHandle::Wait() {
   Status status;
-  {
+  if (handle->Poll()) {
+    status = handle->status();  // finished: no need to give up the GIL
+  } else {
     py::gil_scoped_release release;
     status = handle->Wait();
   }

@@ -20,4 +20,5 @@ PYBIND11_MODULE(_C, m) {
   braid::python::BindCompress(m);
   braid::python::BindSparseOps(m);
   braid::python::BindGossip(m);
+  braid::python::BindBench(m);
 }

@@ -151,16 +151,13 @@ int32_t DLPackDeviceType(const py::handle& obj) {
   return device[0].cast<int32_t>();
 }
 
-TensorView FromDLPack(const py::handle& obj, const std::string& name) {
-  // A GPU tensor is exported without synchronisation (stream -1): the engine orders
-  // its work after the stream the caller names.
-  const bool cuda = DLPackDeviceType(obj) == kDLCUDA;
-  py::object capsule =
-      cuda ? obj.attr("__dlpack__")(py::arg("stream") = -1) : obj.attr("__dlpack__")();
+// Takes over the tensor of an unused "dltensor" capsule (the capsule is renamed, as
+// DLPack consumers do, so that it no longer deletes it) and views it.
+TensorView FromCapsule(const py::handle& capsule, const std::string& name, const char* source) {
   auto* managed = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(capsule.ptr(), "dltensor"));
   if (managed == nullptr) {
     PyErr_Clear();
-    Reject(name, "__dlpack__ did not return a 'dltensor' capsule");
+    Reject(name, std::string(source) + " is not an unused 'dltensor' capsule");
   }
   PyCapsule_SetName(capsule.ptr(), "used_dltensor");
   TensorView view;
@@ -192,10 +189,22 @@ TensorView FromDLPack(const py::handle& obj, const std::string& name) {
   return view;
 }
 
+TensorView FromDLPack(const py::handle& obj, const std::string& name) {
+  // A GPU tensor is exported without synchronisation (stream -1): the engine orders
+  // its work after the stream the caller names.
+  const bool cuda = DLPackDeviceType(obj) == kDLCUDA;
+  py::object capsule =
+      cuda ? obj.attr("__dlpack__")(py::arg("stream") = -1) : obj.attr("__dlpack__")();
+  return FromCapsule(capsule, name, "what __dlpack__ returned");
+}
+
 }  // namespace
 
 TensorView ViewOf(const py::handle& obj, const std::string& name, bool writable) {
   if (PyObject_CheckBuffer(obj.ptr())) return FromBuffer(obj, name, writable);
+  // An exported tensor (torch.utils.dlpack.to_dlpack): braid.torch passes host
+  // tensors so, which skips the Python-level __dlpack__ and __dlpack_device__.
+  if (PyCapsule_CheckExact(obj.ptr())) return FromCapsule(obj, name, "the capsule");
   if (py::hasattr(obj, "__dlpack__")) return FromDLPack(obj, name);
   Reject(name, std::string("is a ") + py::str(py::type::handle_of(obj)).cast<std::string>() +
                    ", which supports neither the buffer protocol nor __dlpack__");

@@ -25,8 +25,10 @@ struct TensorView {
   pybind11::object keepalive;
 };
 
-// Views `obj`; raises BraidInvalidArgument naming `name` when it is not a
-// C-contiguous host array of a supported dtype (or not writable when `writable`).
+// Views `obj` (a buffer-protocol array, an object with __dlpack__, or an unused
+// "dltensor" capsule, which it takes over); raises BraidInvalidArgument naming `name`
+// when it is not a C-contiguous array of a supported dtype (or not writable when
+// `writable`).
 TensorView ViewOf(const pybind11::handle& obj, const std::string& name, bool writable);
 
 // `obj` viewed as a flat buffer (every element, in order) on `stream` (a

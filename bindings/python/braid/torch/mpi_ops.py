@@ -35,7 +35,7 @@ global_process_set = _GlobalProcessSet()
 
 
 def _check_process_set(process_set):
-    if process_set is not None and process_set is not global_process_set:
+    if process_set is not global_process_set and process_set is not None:
         raise NotImplementedError("braid supports only the global process set "
                                   "(process_set=global_process_set)")
 
@@ -66,10 +66,12 @@ class Handle:
 
     __slots__ = ("_parts", "_finish", "_output", "_done")
 
-    def __init__(self, parts, finish):
+    def __init__(self, parts, finish, output=None):
         self._parts = parts  # braid._C handles
-        self._finish = finish  # turns the parts' results into the output
-        self._output = None
+        # Turns the parts' results into the output; None when `output` is the
+        # output as it is once the parts have finished (no result() to fetch).
+        self._finish = finish
+        self._output = output
         self._done = False
 
 
@@ -81,10 +83,13 @@ def poll(handle):
 def synchronize(handle):
     """Waits for the operation and returns its output (a list for grouped ops)."""
     if not handle._done:
-        results = [p.result() for p in handle._parts]
-        handle._output = handle._finish(results)
+        if handle._finish is None:
+            for p in handle._parts:
+                p.wait()
+        else:
+            handle._output = handle._finish([p.result() for p in handle._parts])
         handle._done = True
-        handle._parts = []  # the engine is done with the buffers
+        handle._parts = ()  # the engine is done with the buffers
     return handle._output
 
 
@@ -103,15 +108,32 @@ def _engine_input(tensor):
     return t if t.is_contiguous() else t.contiguous()
 
 
+_to_dlpack = torch.utils.dlpack.to_dlpack
+
+
+def _exported(staged):
+    """What the binding takes for a detached, contiguous tensor: a host tensor as
+    torch's DLPack capsule, made directly (Tensor.__dlpack__ and __dlpack_device__
+    are Python and cost several microseconds a call; their checks, no gradient and a
+    strided layout, hold for what _engine_input returns); a GPU tensor as it is (the
+    binding exports it without synchronising its stream)."""
+    return staged if staged.is_cuda else _to_dlpack(staged)
+
+
 def _submit_allreduce(tensor, output, name, op, prescale, postscale):
     """Reduces `tensor` into `output` (None: in place). Returns (part, writeback):
     writeback copies a staged result into a non-contiguous `tensor`."""
+    stream = _stream_of(tensor)
     if output is not None:  # a fresh contiguous tensor
-        return _C.allreduce_async(name, _engine_input(tensor), output, op, prescale,
-                                  postscale, _stream_of(tensor)), None
-    staged = _engine_input(tensor)
-    part = _C.allreduce_async(name, staged, None, op, prescale, postscale, _stream_of(tensor))
-    return part, (lambda: _copy_into(tensor, staged)) if _needs_copy(staged, tensor) else None
+        return _C.allreduce_async(name, _exported(_engine_input(tensor)), _exported(output),
+                                  op, prescale, postscale, stream), None
+    staged = tensor.detach()
+    if staged.is_contiguous():
+        return _C.allreduce_async(name, _exported(staged), None, op, prescale, postscale,
+                                  stream), None
+    staged = staged.contiguous()
+    part = _C.allreduce_async(name, _exported(staged), None, op, prescale, postscale, stream)
+    return part, lambda: _copy_into(tensor, staged)
 
 
 def _needs_copy(staged, target):
@@ -128,16 +150,33 @@ def _allreduce_handle(tensors, outputs, names, op, prescale, postscale, group):
     for tensor, output, name in zip(tensors, outputs, names):
         part, writeback = _submit_allreduce(tensor, output, name, op, prescale, postscale)
         parts.append(part)
-        writebacks.append(writeback)
+        if writeback is not None:
+            writebacks.append(writeback)
     results = [t if o is None else o for t, o in zip(tensors, outputs)]
+    output = results if group else results[0]
+    if not writebacks:
+        return Handle(parts, None, output)
 
     def finish(_):
         for w in writebacks:
-            if w is not None:
-                w()
-        return results if group else results[0]
+            w()
+        return output
 
     return Handle(parts, finish)
+
+
+def _allreduce_one(tensor, output, name, op, prescale, postscale):
+    """_allreduce_handle for one tensor, without its lists (the per-call path)."""
+    part, writeback = _submit_allreduce(tensor, output, name, op, prescale, postscale)
+    result = tensor if output is None else output
+    if writeback is None:
+        return Handle((part,), None, result)
+
+    def finish(_):
+        writeback()
+        return result
+
+    return Handle((part,), finish)
 
 
 def allreduce_async(tensor, average=None, name=None, op=None, prescale_factor=1.0,
@@ -151,8 +190,8 @@ def allreduce_async(tensor, average=None, name=None, op=None, prescale_factor=1.
         _sparse.check_op(op, prescale_factor, postscale_factor, "allreduce")
         return _sparse_allreduce_handle(tensor, name, op)
     output = torch.empty_like(tensor, memory_format=torch.contiguous_format)
-    return _allreduce_handle([tensor], [output], [_op_name("allreduce", name)], op,
-                             prescale_factor, postscale_factor, group=False)
+    return _allreduce_one(tensor, output, _op_name("allreduce", name), op, prescale_factor,
+                          postscale_factor)
 
 
 def allreduce_async_(tensor, average=None, name=None, op=None, prescale_factor=1.0,
@@ -160,9 +199,10 @@ def allreduce_async_(tensor, average=None, name=None, op=None, prescale_factor=1
     """Starts an in-place allreduce of `tensor`."""
     _check_process_set(process_set)
     op = _resolve_op(op, average)
-    _check_not_sparse(tensor, "allreduce_async_")
-    return _allreduce_handle([tensor], [None], [_op_name("allreduce", name)], op,
-                             prescale_factor, postscale_factor, group=False)
+    if tensor.is_sparse:
+        _check_not_sparse(tensor, "allreduce_async_")
+    return _allreduce_one(tensor, None, _op_name("allreduce", name), op, prescale_factor,
+                          postscale_factor)
 
 
 class _AllreduceFunction(torch.autograd.Function):
