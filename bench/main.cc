@@ -16,12 +16,17 @@
 #include "braid/braid.h"
 #include "device.h"
 #include "kernels.h"
+#include "memcpy_bw.h"
 #include "options.h"
+#include "plot.h"
 #include "report.h"
 
 namespace {
 
 using bench::Options;
+
+constexpr int64_t kMemcpyBytes = int64_t{64} << 20;  // the header's memcpy bandwidth
+constexpr int kMemcpyCopies = 8;
 
 int Finish(int code) {
   MPI_Finalize();
@@ -118,11 +123,14 @@ int RunKernelMode(const Options& options, const bench::DeviceSetup& setup, int r
 // The collective benchmarks on the device set up; returns the exit code.
 int RunCollectives(const Options& options, const bench::DeviceSetup& setup, MPI_Comm comm, int rank,
                    int ranks, std::FILE* json) {
+  // Before the engine starts its thread, so that the copy has the core to itself.
+  bench::RunInfo info = setup.info;
+  info.memcpy = bench::MeasureMemcpy(comm, kMemcpyBytes, kMemcpyCopies);
   if (!InitBraid(rank)) {
     if (json != nullptr) std::fclose(json);
     return 2;
   }
-  bench::Report report(options, setup.info, ranks, rank == 0);
+  bench::Report report(options, info, ranks, rank == 0);
   report.PrintPreamble();
   try {
     Dispatch(bench::Context{options, comm, rank, ranks, &report, *setup.memory, *setup.raw});
@@ -137,7 +145,25 @@ int RunCollectives(const Options& options, const bench::DeviceSetup& setup, MPI_
   return AgreeCode(code);
 }
 
-int Run(const Options& options, int rank, int ranks) {
+// --plot without -J: rank 0 writes the JSON to a temporary file (removed after
+// plotting); every rank then has a json_path, so that OpenJson agrees. False, with
+// no plot, when the file cannot be made.
+bool UseTemporaryJson(Options* options, int rank) {
+  std::string path = rank == 0 ? bench::TemporaryJsonPath() : std::string();
+  int ok = rank != 0 || !path.empty();
+  MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  if (!ok) {
+    if (rank == 0) std::fprintf(stderr, "braid-bench: warning: --plot: no temporary file\n");
+    options->plot_path.clear();
+    return false;
+  }
+  options->json_path = rank == 0 ? path : "(rank 0's temporary file)";
+  return true;
+}
+
+int Run(Options options, int rank, int ranks) {
+  const bool temporary_json =
+      !options.plot_path.empty() && options.json_path.empty() && UseTemporaryJson(&options, rank);
   std::FILE* json = nullptr;
   if (!OpenJson(options, rank, &json)) return 2;
   MPI_Comm comm;  // the raw path's and the timing barriers'
@@ -154,6 +180,11 @@ int Run(const Options& options, int rank, int ranks) {
     }
   }
   MPI_Comm_free(&comm);
+  // A failed plot is a warning: the results and the JSON are complete without it.
+  if (rank == 0 && !options.plot_path.empty() && code != 2) {
+    bench::WritePlot(options.plot_python, options.json_path, options.plot_path);
+  }
+  if (rank == 0 && temporary_json) std::remove(options.json_path.c_str());
   return code;
 }
 

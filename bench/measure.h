@@ -5,11 +5,11 @@
 //      give a per-call estimate (largest over ranks, so every rank agrees);
 //   2. iterations: --iters per round, or adaptive: about --target-seconds of timed
 //      calls per path in total, clamped to 5..1000 calls, split evenly over the
-//      rounds (rounded up);
+//      rounds (rounded up), and at least 5 per round;
 //   3. rounds: the paths are timed in turn, raw first, then the engine, and again,
-//      --rounds times (default 3: raw, engine, raw, engine, raw, engine). Each timed
-//      loop starts after an MPI_Barrier; its value is the largest over ranks of the
-//      mean time per call;
+//      --rounds times (default 3: raw, engine, raw, engine, raw, engine). Each round
+//      starts with one untimed call of its path, then an MPI_Barrier and the timed
+//      loop, whose value is the largest over ranks of the mean time per call;
 //   4. result: the median of each path's rounds. Both paths get the same treatment,
 //      so a burst of noise on the shared cores penalises neither systematically.
 #ifndef BRAID_BENCH_MEASURE_H_

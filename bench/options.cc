@@ -204,6 +204,16 @@ const std::vector<Flag>& Flags() {
          o->json_path = v;
          return !v.empty();
        }},
+      {"plot", 0, true, "a file path such as busbw.png",
+       [](const std::string& v, Options* o) {
+         o->plot_path = v;
+         return !v.empty();
+       }},
+      {"plot-python", 0, true, "a Python interpreter such as python3 or .venv/bin/python",
+       [](const std::string& v, Options* o) {
+         o->plot_python = v;
+         return !v.empty();
+       }},
       {"help", 'h', false, "",
        [](const std::string&, Options* o) {
          o->help = true;

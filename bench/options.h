@@ -41,6 +41,8 @@ struct Options {
   // instead of one per phase t mod period.
   bool one_name = false;
   std::string json_path;
+  std::string plot_path;                // --plot: PNG of busbw against size (plot.h)
+  std::string plot_python = "python3";  // --plot-python: the interpreter for it
   bool help = false;
 };
 

@@ -132,9 +132,11 @@ void Report::PrintPreamble() const {
   if (o.iters > 0) {
     std::printf("%d timed calls per round", o.iters);
   } else {
-    std::printf("adaptive calls (about %.2g s per size and path, 5..1000 calls)", o.target_seconds);
+    std::printf("adaptive calls (about %.2g s per size and path, 5..1000 calls, >= 5 per round)",
+                o.target_seconds);
   }
-  std::printf("; %d interleaved rounds (raw first), median\n", o.rounds);
+  std::printf("; %d interleaved rounds (raw first), each after one untimed call; median\n",
+              o.rounds);
   if (o.collective == Collective::kNeighbor) {
     std::printf("#   time = largest over ranks of the mean per call; busbw = sent/rank / time\n");
   } else {
@@ -143,6 +145,11 @@ void Report::PrintPreamble() const {
   }
   std::printf("#   %u hardware threads on rank 0's host, load average %s at start\n",
               std::thread::hardware_concurrency(), LoadAverage().c_str());
+  const MemcpyBandwidth& m = info_.memcpy;
+  std::printf(
+      "#   memcpy %.0f MiB -> another buffer, rank 0, one core, best of %d: %.2f GB/s "
+      "(bytes copied once / time; memory traffic is twice that)\n",
+      static_cast<double>(m.bytes) / (1 << 20), m.copies, m.gbps);
   if (o.collective == Collective::kNeighbor) {
     PrintNeighborPreamble();
   } else if (info_.device != "cpu") {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "measure.h"
+#include "memcpy_bw.h"
 #include "options.h"
 
 namespace bench {
@@ -65,6 +66,7 @@ struct RunInfo {
   std::string raw_kind = "mpi";  // RawPath::kind()
   std::string raw_reason;        // why that kind (device memory only)
   std::string raw_detail;        // what one raw call of --collective does
+  MemcpyBandwidth memcpy;        // rank 0's single-core memcpy, measured in this run
 };
 
 double BusFactor(Collective collective, int ranks);

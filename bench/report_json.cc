@@ -68,7 +68,14 @@ std::string Report::Json() const {
       << ", \"device_detail\": " << JsonQuote(info_.device_detail)
       << ", \"raw_path\": " << JsonQuote(info_.raw_kind)
       << ", \"raw_reason\": " << JsonQuote(info_.raw_reason)
-      << ", \"raw_detail\": " << JsonQuote(info_.raw_detail) << "},\n  \"rows\": [";
+      << ", \"raw_detail\": " << JsonQuote(info_.raw_detail)
+      << ",\n    \"memcpy_gbps\": " << JsonNumber(info_.memcpy.gbps)
+      << ", \"memcpy_bytes\": " << info_.memcpy.bytes
+      << ", \"memcpy_copies\": " << info_.memcpy.copies << ", \"memcpy_counting\": "
+      << JsonQuote(
+             "rank 0, one core, std::memcpy of memcpy_bytes to another buffer, best of "
+             "memcpy_copies; bytes copied once / seconds / 1e9")
+      << "},\n  \"rows\": [";
   for (size_t i = 0; i < rows_.size(); ++i) {
     out << (i == 0 ? "\n    " : ",\n    ") << RowJson(rows_[i]);
   }
