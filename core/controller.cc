@@ -21,6 +21,23 @@ constexpr int kIdleSpinUs = 50;
 bool TestBit(const std::vector<uint64_t>& words, size_t base, uint32_t bit) {
   return (words[base + bit / 64] >> (bit % 64)) & 1u;
 }
+// Calls fn(slot) for every slot below `limit` whose bit is set in the section that
+// starts at word `base` (`flip`: whose bit is clear, for the inverted sections), a
+// word at a time: most words of a round are empty.
+template <typename Fn>
+void ForEachSlot(const std::vector<uint64_t>& words, size_t base, uint32_t limit, bool flip,
+                 Fn fn) {
+  const size_t count = (static_cast<size_t>(limit) + 63) / 64;
+  for (size_t w = 0; w < count; ++w) {
+    uint64_t word = flip ? ~words[base + w] : words[base + w];
+    while (word != 0) {
+      const uint32_t slot = static_cast<uint32_t>(w * 64) + __builtin_ctzll(word);
+      word &= word - 1;
+      if (slot < limit) fn(slot);
+    }
+  }
+}
+
 void SetBit(std::vector<uint64_t>* words, size_t base, uint32_t bit) {
   (*words)[base + bit / 64] |= uint64_t{1} << (bit % 64);
 }
@@ -113,12 +130,11 @@ void Controller::ApplyInvalidations(const std::vector<uint32_t>& stale) {
 }
 
 void Controller::TakeCacheHits(const std::vector<uint64_t>& bits, RoundResult* result) {
-  for (uint32_t slot = 0; slot < cache_.capacity(); ++slot) {
-    if (!TestBit(bits, 1, slot)) continue;
+  ForEachSlot(bits, 1, cache_.capacity(), /*flip=*/false, [&](uint32_t slot) {
     result->responses.push_back(cache_.Get(slot));
     cache_.Touch(slot);
     cached_waiting_.erase(slot);
-  }
+  });
 }
 
 Status Controller::RunRound(const std::vector<RequestMeta>& fresh, bool want_shutdown,
@@ -133,9 +149,8 @@ Status Controller::RunRound(const std::vector<RequestMeta>& fresh, bool want_shu
 
   uint64_t flags = ~bits[0];
   std::vector<uint32_t> stale;
-  for (uint32_t slot = 0; slot < cache_.capacity(); ++slot) {
-    if (!TestBit(bits, 1 + cache_words_, slot)) stale.push_back(slot);  // inverted
-  }
+  ForEachSlot(bits, 1 + cache_words_, cache_.capacity(), /*flip=*/true,  // inverted
+              [&](uint32_t slot) { stale.push_back(slot); });
   ApplyInvalidations(stale);
   TakeCacheHits(bits, result);
   // Every rank decodes the same joined set from the AND, so the choices below

@@ -10,6 +10,7 @@
 #include "common/guard.h"
 #include "common/logging.h"
 #include "core/ready_event.h"
+#include "core/stage_times.h"
 
 namespace braid {
 namespace {
@@ -135,6 +136,7 @@ Status CheckSparsePointers(const Request& r) {
 }  // namespace
 
 Status Engine::Enqueue(Request request, std::shared_ptr<Handle>* handle) {
+  const Clock::time_point start = Clock::now();
   const bool has_data = request.meta.collective != Collective::kBarrier &&
                         request.meta.collective != Collective::kJoin;
   if (request.meta.collective == Collective::kJoin) {
@@ -159,9 +161,11 @@ Status Engine::Enqueue(Request request, std::shared_ptr<Handle>* handle) {
   }
   if (has_data && request.meta.device != kCpuDevice) RecordReady(&request);
   if (!request.handle) request.handle = std::make_shared<Handle>();
+  request.handle->SetDriver(coordinator_->driver());
   request.enqueued_at = Clock::now();
   std::shared_ptr<Handle> h = request.handle;
   BRAID_RETURN_IF_ERROR(queue_.Add(std::move(request)));
+  RecordStage(Stage::kSubmit, Clock::now() - start);
   *handle = std::move(h);
   return Status::OK();
 }

@@ -25,8 +25,9 @@ namespace braid {
 struct EngineOptions {
   // An MPI_Comm* to run on; null means MPI_COMM_WORLD.
   const void* mpi_comm = nullptr;
-  // Called on the coordinator thread after each negotiation round with what it
-  // agreed on, before any of it runs (null: nothing). A seam for tests that must
+  // Called after each negotiation round with what it agreed on, before any of it
+  // runs, on the thread that ran the round: the coordinator's, or a waiting
+  // caller's (core/coordinator.h) (null: nothing). A seam for tests that must
   // act at exactly that point, such as submitting a request the round did not see.
   RoundHook after_round;
 };

@@ -9,6 +9,7 @@
 #include "common/guard.h"
 #include "common/logging.h"
 #include "core/reduce_plan.h"
+#include "core/stage_times.h"
 #include "core/stats.h"
 
 namespace braid {
@@ -97,6 +98,7 @@ void Executor::Collect(const std::vector<Response>& responses, const FusionGroup
       }
       continue;
     }
+    RecordStage(Stage::kNegotiate, now - r.taken_at);
     if (timeline_) {
       auto it = negotiation_start->find(r.meta.name);
       Clock::time_point seen = it == negotiation_start->end() ? now : it->second;
@@ -185,6 +187,7 @@ Backend* Executor::BackendFor(const Response& agreed, int device, Status* status
 }
 
 void Executor::RunGroup(const Response& agreed, Group* group) {
+  const Clock::time_point start = Clock::now();
   std::vector<Request>* requests = &group->requests;
   Status status;
   if (agreed.is_error()) {
@@ -230,6 +233,7 @@ void Executor::RunGroup(const Response& agreed, Group* group) {
       RecordCollective(agreed.meta.collective, PayloadBytes(*requests), IndexBytes(*requests));
     }
   }
+  RecordStageTimes(Stage::kExecute, Clock::now() - start, static_cast<int64_t>(requests->size()));
   for (auto& r : *requests) Finish(&r, status);
 }
 

@@ -1,5 +1,7 @@
 #include "core/handle.h"
 
+#include "core/stage_times.h"
+
 namespace braid {
 
 bool Handle::Poll() const {
@@ -8,8 +10,11 @@ bool Handle::Poll() const {
 }
 
 Status Handle::Wait() {
+  if (driver_ && !Poll()) driver_->DriveUntilDone(*this);
   std::unique_lock<std::mutex> lock(mutex_);
+  if (done_) return status_;
   done_cv_.wait(lock, [this] { return done_; });
+  RecordStage(Stage::kWake, Clock::now() - completed_at_);
   return status_;
 }
 
@@ -19,6 +24,7 @@ void Handle::Complete(Status status) {
     if (done_) return;
     done_ = true;
     status_ = std::move(status);
+    completed_at_ = Clock::now();
   }
   done_cv_.notify_all();
 }

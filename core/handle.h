@@ -5,6 +5,7 @@
 // meaningful after the handle is done.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -17,13 +18,34 @@
 
 namespace braid {
 
+class Handle;
+
+// Lets a caller that waits for a handle run the engine's rounds itself, on its
+// own thread, instead of handing the work to the coordinator thread and sleeping
+// until it is woken (core/coordinator.h, "Caller-driven rounds").
+class RoundDriver {
+ public:
+  virtual ~RoundDriver() = default;
+  // Runs rounds on the calling thread until `handle` is done. Returns false as soon
+  // as it cannot (another thread is running a round, the engine stopped, the work
+  // must run on the coordinator thread); the caller then waits as usual.
+  virtual bool DriveUntilDone(const Handle& handle) = 0;
+};
+
 class Handle {
  public:
   bool Poll() const;
-  // Blocks (without spinning) until the operation has finished; returns its status.
+  // Blocks until the operation has finished; returns its status. With a driver, the
+  // caller first runs the rounds that complete it itself, when it can; otherwise
+  // (and after) it sleeps on a condition variable. (Watching for the completion
+  // before sleeping was measured and dropped: on a machine with a core per rank the
+  // watching caller takes the core from the coordinator that would complete it;
+  // docs/engine.md, "Fixed cost".)
   Status Wait();
   // Marks the operation finished and wakes the waiters. Later calls are ignored.
   void Complete(Status status);
+  // Set once, before the handle is returned to the caller (Engine::Enqueue).
+  void SetDriver(std::shared_ptr<RoundDriver> driver) { driver_ = std::move(driver); }
   Status status() const;
 
   // Output owned by the handle (allgather): set by the coordinator before
@@ -56,7 +78,9 @@ class Handle {
   mutable std::mutex mutex_;
   std::condition_variable done_cv_;
   bool done_ = false;
+  std::shared_ptr<RoundDriver> driver_;
   Status status_;
+  std::chrono::steady_clock::time_point completed_at_;  // core/stage_times.h: kWake
   PooledBuffer output_;
   std::shared_ptr<void> device_output_;
   int output_device_ = kCpuDevice;

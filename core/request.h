@@ -72,6 +72,7 @@ struct Request {
   uint64_t ready_order = 0;
   std::shared_ptr<Handle> handle;
   Clock::time_point enqueued_at;
+  Clock::time_point taken_at;  // when the coordinator took it into negotiation
 };
 
 // The ranks' decision about one tensor name: execute it (with the agreed

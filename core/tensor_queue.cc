@@ -1,5 +1,10 @@
 #include "core/tensor_queue.h"
 
+#include <algorithm>
+#include <thread>
+
+#include "core/stage_times.h"
+
 namespace braid {
 
 Status TensorQueue::Add(Request request) {
@@ -18,8 +23,9 @@ Status TensorQueue::Add(Request request) {
     }
     fresh_.push_back(request.meta);
     pending_.emplace(std::move(name), Pending{std::move(request), false});
+    work_.store(true, std::memory_order_release);
   }
-  work_cv_.notify_one();
+  if (!quiet_.load(std::memory_order_relaxed)) work_cv_.notify_one();
   return Status::OK();
 }
 
@@ -27,7 +33,14 @@ std::vector<RequestMeta> TensorQueue::TakeNew() {
   std::lock_guard<std::mutex> lock(mutex_);
   std::vector<RequestMeta> out;
   out.swap(fresh_);
-  for (const RequestMeta& meta : out) pending_.at(meta.name).negotiating = true;
+  work_.store(woken_, std::memory_order_relaxed);
+  const Clock::time_point now = Clock::now();
+  for (const RequestMeta& meta : out) {
+    Pending& p = pending_.at(meta.name);
+    p.negotiating = true;
+    p.request.taken_at = now;
+    RecordStage(Stage::kHandoff, now - p.request.enqueued_at);
+  }
   return out;
 }
 
@@ -40,16 +53,26 @@ bool TensorQueue::Take(const std::string& name, Request* request) {
   return true;
 }
 
-void TensorQueue::WaitForWork(Clock::time_point deadline) {
+void TensorQueue::WaitForWork(Clock::time_point deadline, Clock::time_point spin_until) {
+  spin_until = std::min(spin_until, deadline);
+  while (!work_.load(std::memory_order_acquire) && Clock::now() < spin_until) {
+    std::this_thread::yield();
+  }
   std::unique_lock<std::mutex> lock(mutex_);
   work_cv_.wait_until(lock, deadline, [this] { return !fresh_.empty() || woken_; });
   woken_ = false;
+  work_.store(!fresh_.empty(), std::memory_order_relaxed);
+}
+
+void TensorQueue::Notify() {
+  work_cv_.notify_one();
 }
 
 void TensorQueue::Wake() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     woken_ = true;
+    work_.store(true, std::memory_order_release);
   }
   work_cv_.notify_one();
 }
@@ -69,6 +92,7 @@ void TensorQueue::Reopen() {
   std::lock_guard<std::mutex> lock(mutex_);
   closed_ = false;
   woken_ = false;
+  work_.store(false, std::memory_order_relaxed);
 }
 
 size_t TensorQueue::pending() const {

@@ -6,6 +6,7 @@
 // threads; the Take*/Wait methods are for the coordinator thread.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -35,9 +36,20 @@ class TensorQueue {
   bool Take(const std::string& name, Request* request);
 
   // Sleeps until a request is added, Wake() is called or `deadline` passes.
-  // Returns at once if new requests are waiting.
-  void WaitForWork(Clock::time_point deadline);
+  // Returns at once if new requests are waiting. Until `spin_until` it polls
+  // instead of sleeping (yielding the core between checks): right after a
+  // collective the caller's next request usually follows within microseconds, and
+  // a sleeping thread takes several to wake.
+  void WaitForWork(Clock::time_point deadline, Clock::time_point spin_until = {});
   void Wake();
+  // Quiet: Add() does not wake the coordinator thread, because the callers that
+  // wait run the rounds themselves (core/coordinator.h) and the coordinator thread
+  // looks at the queue every little while anyway. Notify() wakes it all the same.
+  void SetQuiet(bool quiet) { quiet_.store(quiet, std::memory_order_relaxed); }
+  bool quiet() const { return quiet_.load(std::memory_order_relaxed); }
+  void Notify();
+  // New requests are waiting, or Wake() was called since the last wait.
+  bool HasWork() const { return work_.load(std::memory_order_acquire); }
 
   // Refuses further requests and fails every pending one with `status`.
   void Close(const Status& status);
@@ -56,6 +68,9 @@ class TensorQueue {
   std::unordered_map<std::string, Pending> pending_;
   std::vector<RequestMeta> fresh_;
   bool woken_ = false;
+  // fresh_ is non-empty or woken_ is set: read without the lock while polling.
+  std::atomic<bool> work_{false};
+  std::atomic<bool> quiet_{false};
   bool closed_ = false;
 };
 

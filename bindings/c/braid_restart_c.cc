@@ -6,6 +6,7 @@
 
 #include "bindings/c/default_engine.h"
 #include "braid/braid.h"
+#include "core/stage_times.h"
 #include "core/stats.h"
 #include "ops/restart/slowmo.h"
 
@@ -53,9 +54,23 @@ int braid_stats(int collective, int64_t* count, int64_t* bytes) {
   });
 }
 
+int braid_stage_times(int stage, int64_t* count, double* total_us) {
+  return braid::capi::CallC("braid_stage_times", [&]() -> int {
+    if (stage < 0 || stage >= braid::kNumStages) {
+      return Report(
+          braid::InvalidArgument("braid_stage_times: unknown stage " + std::to_string(stage)));
+    }
+    braid::StageTotal t = braid::ReadStage(static_cast<braid::Stage>(stage));
+    if (count != nullptr) *count = t.count;
+    if (total_us != nullptr) *total_us = static_cast<double>(t.nanoseconds) / 1000.0;
+    return Report(Status::OK());
+  });
+}
+
 int braid_reset_stats(void) {
   return braid::capi::CallC("braid_reset_stats", [&]() -> int {
     braid::ResetStats();
+    braid::ResetStageTimes();
     return Report(Status::OK());
   });
 }

@@ -221,8 +221,20 @@ int braid_sparse_stats(int collective, int64_t* index_bytes);
 /* The bytes the neighbour collectives sent from this rank to each peer: bytes[p] for
  * p < num (the world size); peers never sent to read 0. */
 int braid_neighbor_stats(int64_t* bytes, int num);
-/* Sets every counter to zero. */
+/* Sets every counter to zero (the stage times below too). */
 int braid_reset_stats(void);
+
+/* Where the engine's time per operation goes (docs/engine.md, "Fixed cost"): for
+ * each stage, how many requests passed it and their total time in microseconds,
+ * summed over this process since start-up or braid_reset_stats. */
+enum braid_stage {
+  BRAID_STAGE_SUBMIT = 0,    /* braid_*_async: checks, handle, pending table */
+  BRAID_STAGE_HANDOFF = 1,   /* queued until the coordinator took it */
+  BRAID_STAGE_NEGOTIATE = 2, /* taken until its collective started (the ranks' round) */
+  BRAID_STAGE_EXECUTE = 3,   /* the collective: pack, data plane, unpack */
+  BRAID_STAGE_WAKE = 4       /* done until a blocked braid_wait returned */
+};
+int braid_stage_times(int stage, int64_t* count, double* total_us);
 
 /* ---- Restart ops: local SGD, PR-SGD-Momentum, SlowMo / BMUF ----
  * (docs/local_sgd.md, docs/pr_sgd_momentum.md, docs/slowmo.md)
