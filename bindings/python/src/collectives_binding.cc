@@ -43,7 +43,7 @@ void CheckSameLayout(const std::string& name, const TensorView& in, const Tensor
 
 std::unique_ptr<PyHandle> AllreduceAsync(const std::string& name, py::object array,
                                          py::object output, int op, double prescale,
-                                         double postscale, uintptr_t stream) {
+                                         double postscale, uintptr_t stream, py::object result) {
   if (!IsValidReduceOp(op)) {
     ThrowStatus(
         InvalidArgument("allreduce of '" + name + "': unknown reduce op " + std::to_string(op)));
@@ -67,7 +67,11 @@ std::unique_ptr<PyHandle> AllreduceAsync(const std::string& name, py::object arr
     keep.push_back(out.keepalive);
   }
   auto h = Submit(std::move(r), Collective::kAllreduce, in.dtype);
-  h->result = in_place ? array : output;
+  if (!result.is_none()) {
+    h->result = std::move(result);
+  } else {
+    h->result = in_place ? array : output;
+  }
   h->keepalive = std::move(keep);
   return h;
 }
@@ -123,9 +127,11 @@ std::unique_ptr<PyHandle> JoinAsync() {
 void BindCollectives(py::module_& m) {
   m.def("allreduce_async", &AllreduceAsync, py::arg("name"), py::arg("array"),
         py::arg("output") = py::none(), py::arg("op") = 1, py::arg("prescale") = 1.0,
-        py::arg("postscale") = 1.0, py::arg("stream") = 0,
+        py::arg("postscale") = 1.0, py::arg("stream") = 0, py::arg("result") = py::none(),
         "Reduces `array` into `output` (None: in place). `stream`: the cudaStream_t (as an "
-        "integer) a GPU tensor was produced on; 0: the default stream.");
+        "integer) a GPU tensor was produced on; 0: the default stream. `result`: what the "
+        "handle's result() returns (None: the output array; braid.torch passes the tensor "
+        "whose DLPack capsule `array` is).");
   m.def("allgather_async", &AllgatherAsync, py::arg("name"), py::arg("array"),
         py::arg("stream") = 0, "Concatenates every rank's `array` along the first dimension.");
   m.def("broadcast_async", &BroadcastAsync, py::arg("name"), py::arg("array"), py::arg("root"),

@@ -58,7 +58,9 @@ def _resolve_op(op, average, what="allreduce"):
 
 
 def _op_name(kind, name):
-    return _braid._name(kind, None if name is None else "%s.%s" % (kind, name))
+    if name is None:
+        return _braid._name(kind, None)
+    return "%s.%s" % (kind, name)
 
 
 class Handle:
@@ -75,13 +77,23 @@ class Handle:
         self._done = False
 
 
+# The handle of a single in-place allreduce of a dense host tensor (the per-call
+# path): the binding's own handle, whose result() is the tensor. It saves a Python
+# object per operation (and the garbage collector's visits to it).
+_FastHandle = _C.Handle
+
+
 def poll(handle):
     """True once the operation has finished; synchronize() then does not block."""
+    if type(handle) is _FastHandle:
+        return handle.poll()
     return all(p.poll() for p in handle._parts)
 
 
 def synchronize(handle):
     """Waits for the operation and returns its output (a list for grouped ops)."""
+    if type(handle) is _FastHandle:
+        return handle.result()
     if not handle._done:
         if handle._finish is None:
             for p in handle._parts:
@@ -190,19 +202,29 @@ def allreduce_async(tensor, average=None, name=None, op=None, prescale_factor=1.
         _sparse.check_op(op, prescale_factor, postscale_factor, "allreduce")
         return _sparse_allreduce_handle(tensor, name, op)
     output = torch.empty_like(tensor, memory_format=torch.contiguous_format)
-    return _allreduce_one(tensor, output, _op_name("allreduce", name), op, prescale_factor,
-                          postscale_factor)
+    name = _op_name("allreduce", name)
+    if tensor.is_cuda or not tensor.is_contiguous():
+        return _allreduce_one(tensor, output, name, op, prescale_factor, postscale_factor)
+    return _C.allreduce_async(name, _to_dlpack(tensor), _to_dlpack(output), op,
+                              prescale_factor, postscale_factor, 0, output)
 
 
 def allreduce_async_(tensor, average=None, name=None, op=None, prescale_factor=1.0,
                      postscale_factor=1.0, process_set=global_process_set):
     """Starts an in-place allreduce of `tensor`."""
-    _check_process_set(process_set)
-    op = _resolve_op(op, average)
+    if process_set is not global_process_set:
+        _check_process_set(process_set)
+    op = Average if op is None and average is None else _resolve_op(op, average)
     if tensor.is_sparse:
         _check_not_sparse(tensor, "allreduce_async_")
-    return _allreduce_one(tensor, None, _op_name("allreduce", name), op, prescale_factor,
-                          postscale_factor)
+    name = _op_name("allreduce", name)
+    if tensor.is_cuda or not tensor.is_contiguous():
+        return _allreduce_one(tensor, None, name, op, prescale_factor, postscale_factor)
+    # The per-call path (a dense host tensor, as gradients are): the tensor's memory
+    # goes to the engine as it is; the capsule holds the storage, not the autograd
+    # graph, so no detach() is needed.
+    return _C.allreduce_async(name, _to_dlpack(tensor), None, op, prescale_factor,
+                              postscale_factor, 0, tensor)
 
 
 class _AllreduceFunction(torch.autograd.Function):
