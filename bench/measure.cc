@@ -9,7 +9,10 @@ namespace bench {
 namespace {
 
 constexpr int kMinAdaptiveCalls = 5;
-constexpr int kMaxAdaptiveCalls = 1000;
+// Enough that a round of a microsecond call still lasts about --target-seconds /
+// --rounds: with 1000, a 4 B round was 0.3 ms long and the barrier's exit skew and
+// scheduler wake-ups added 15-35 % to the mean.
+constexpr int kMaxAdaptiveCalls = 100000;
 // Adaptive: at least this many timed calls in every round, however slow a call
 // is (one slow call among two moved a round's mean at 64-256 MiB by 10-30 %).
 constexpr int kMinCallsPerRound = 5;

@@ -4,7 +4,7 @@
 //   1. warmup: each path runs --warmup calls in turn; the calls after the first
 //      give a per-call estimate (largest over ranks, so every rank agrees);
 //   2. iterations: --iters per round, or adaptive: about --target-seconds of timed
-//      calls per path in total, clamped to 5..1000 calls, split evenly over the
+//      calls per path in total, clamped to 5..100000 calls, split evenly over the
 //      rounds (rounded up), and at least 5 per round;
 //   3. rounds: the paths are timed in turn, raw first, then the engine, and again,
 //      --rounds times (default 3: raw, engine, raw, engine, raw, engine). Each round

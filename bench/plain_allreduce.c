@@ -4,14 +4,15 @@
  * was checked").
  *
  *   mpirun -np 2 braid-bench-plain [-b 4] [-e 256M] [-f 4] [-t multiple|single]
- *                                  [-s SECONDS] [-r ROUNDS] [-w WARMUP] [--no-touch]
+ *       [-s SECONDS] [-r ROUNDS] [-w WARMUP] [-g GAP_SECONDS] [-a ALIGN] [--no-touch]
  *
- * One float32 buffer of the largest size is malloc'd and written once (unless
- * --no-touch), then for each size: WARMUP calls, then ROUNDS rounds of N calls
- * after an MPI_Barrier, N chosen so that a round takes about SECONDS / ROUNDS
- * (at least 5 calls); a round's value is the largest over ranks of the mean time
- * per call; the size's value is the median round. busbw = 2(n-1)/n * bytes / time;
- * faults/call: rank 0's minor page faults per timed call (getrusage).
+ * One float32 buffer of the largest size is malloc'd (posix_memalign'd with -a) and
+ * written once (unless --no-touch), then for each size: WARMUP calls, then ROUNDS
+ * rounds of N calls after an MPI_Barrier (and a sleep of GAP_SECONDS with -g),
+ * N chosen so that a round takes about SECONDS / ROUNDS (at least 5 calls); a
+ * round's value is the largest over ranks of the mean time per call; the size's
+ * value is the median round. busbw = 2(n-1)/n * bytes / time; faults/call: rank
+ * 0's minor page faults per timed call (getrusage).
  * -t picks the thread level asked of MPI_Init_thread (braid asks for
  * MPI_THREAD_MULTIPLE). */
 #include <mpi.h>
@@ -23,7 +24,7 @@
 
 struct Config {
   long long min_bytes, max_bytes, factor;
-  int thread_level, rounds, warmup, touch;
+  int thread_level, rounds, warmup, touch, align;
   double seconds, gap;
 };
 
@@ -46,16 +47,28 @@ static int ParseArgs(int argc, char** argv, struct Config* c) {
     }
     if (v == NULL) return 0;
     ++i;
-    if (strcmp(a, "-b") == 0) c->min_bytes = ParseSize(v);
-    else if (strcmp(a, "-e") == 0) c->max_bytes = ParseSize(v);
-    else if (strcmp(a, "-f") == 0) c->factor = ParseSize(v);
-    else if (strcmp(a, "-s") == 0) c->seconds = atof(v);
-    else if (strcmp(a, "-r") == 0) c->rounds = atoi(v);
-    else if (strcmp(a, "-w") == 0) c->warmup = atoi(v);
-    else if (strcmp(a, "-g") == 0) c->gap = atof(v);
-    else if (strcmp(a, "-t") == 0 && strcmp(v, "single") == 0) c->thread_level = MPI_THREAD_SINGLE;
-    else if (strcmp(a, "-t") == 0 && strcmp(v, "multiple") == 0) c->thread_level = MPI_THREAD_MULTIPLE;
-    else return 0;
+    if (strcmp(a, "-b") == 0)
+      c->min_bytes = ParseSize(v);
+    else if (strcmp(a, "-e") == 0)
+      c->max_bytes = ParseSize(v);
+    else if (strcmp(a, "-f") == 0)
+      c->factor = ParseSize(v);
+    else if (strcmp(a, "-s") == 0)
+      c->seconds = atof(v);
+    else if (strcmp(a, "-r") == 0)
+      c->rounds = atoi(v);
+    else if (strcmp(a, "-w") == 0)
+      c->warmup = atoi(v);
+    else if (strcmp(a, "-g") == 0)
+      c->gap = atof(v);
+    else if (strcmp(a, "-a") == 0)
+      c->align = atoi(v);
+    else if (strcmp(a, "-t") == 0 && strcmp(v, "single") == 0)
+      c->thread_level = MPI_THREAD_SINGLE;
+    else if (strcmp(a, "-t") == 0 && strcmp(v, "multiple") == 0)
+      c->thread_level = MPI_THREAD_MULTIPLE;
+    else
+      return 0;
   }
   return c->min_bytes >= 4 && c->max_bytes >= c->min_bytes && c->factor >= 2 && c->rounds >= 1 &&
          c->seconds > 0 && c->warmup >= 0;
@@ -107,7 +120,7 @@ static double MeasureSize(const struct Config* c, float* data, int count, int* i
 }
 
 int main(int argc, char** argv) {
-  struct Config c = {4, 256LL << 20, 2, MPI_THREAD_MULTIPLE, 3, 5, 1, 1.0, 0.0};
+  struct Config c = {4, 256LL << 20, 2, MPI_THREAD_MULTIPLE, 3, 5, 1, 0, 1.0, 0.0};
   int provided = 0, rank = 0, ranks = 1;
   const int ok = ParseArgs(argc, argv, &c);
   MPI_Init_thread(&argc, &argv, c.thread_level, &provided);
@@ -118,14 +131,20 @@ int main(int argc, char** argv) {
     MPI_Finalize();
     return 2;
   }
-  float* data = malloc((size_t)c.max_bytes);
-  if (data == NULL) MPI_Abort(MPI_COMM_WORLD, 2);
+  void* p = NULL;
+  if (c.align > 0 ? posix_memalign(&p, (size_t)c.align, (size_t)c.max_bytes) != 0
+                  : (p = malloc((size_t)c.max_bytes)) == NULL) {
+    MPI_Abort(MPI_COMM_WORLD, 2);
+  }
+  float* data = p;
   if (c.touch) memset(data, 0, (size_t)c.max_bytes);
   const double factor = ranks > 1 ? 2.0 * (ranks - 1) / ranks : 1.0;
   if (rank == 0) {
-    printf("# braid-bench-plain: MPI_Allreduce(MPI_IN_PLACE) float32 sum, %d ranks, thread "
-           "level asked %d got %d, buffer malloc'd%s\n",
-           ranks, c.thread_level, provided, c.touch ? " and memset" : " (untouched)");
+    printf(
+        "# braid-bench-plain: MPI_Allreduce(MPI_IN_PLACE) float32 sum, %d ranks, thread "
+        "level asked %d got %d, buffer %s at %p%s\n",
+        ranks, c.thread_level, provided, c.align > 0 ? "posix_memalign'd" : "malloc'd", (void*)data,
+        c.touch ? ", memset" : " (untouched)");
     printf("#   warmup %d; about %.2g s per size in %d rounds (>= 5 calls each), median\n",
            c.warmup, c.seconds, c.rounds);
     printf("# %12s %12s %10s %10s %8s %12s\n", "size", "count", "time(us)", "busbw", "calls",

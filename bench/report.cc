@@ -132,7 +132,7 @@ void Report::PrintPreamble() const {
   if (o.iters > 0) {
     std::printf("%d timed calls per round", o.iters);
   } else {
-    std::printf("adaptive calls (about %.2g s per size and path, 5..1000 calls, >= 5 per round)",
+    std::printf("adaptive calls (about %.2g s per size and path, 5..100000 calls, >= 5 per round)",
                 o.target_seconds);
   }
   std::printf("; %d interleaved rounds (raw first), each after one untimed call; median\n",

@@ -47,7 +47,7 @@ std::string Usage() {
          "  -w, --warmup N            warmup calls per size and path, default 5\n"
          "  -n, --iters N             timed calls per round; default adaptive: about\n"
          "                            --target-seconds per size and path in all rounds,\n"
-         "                            5 to 1000 calls, split evenly over the rounds,\n"
+         "                            5 to 100000 calls, split evenly over the rounds,\n"
          "                            at least 5 per round\n"
          "                            (--kernels: calls per round, default 20)\n"
          "      --rounds N            interleaved measurement rounds per path, default 3\n"
