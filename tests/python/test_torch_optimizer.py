@@ -95,10 +95,13 @@ def drain(opt):
 # ---------------------------------------------------------------- basic averaging
 
 
-def test_distributed_optimizer_averages_gradients(hvd, world):
+@pytest.mark.parametrize("overlap", [None, True, False])
+def test_distributed_optimizer_averages_gradients(hvd, world, overlap):
+    """The same averages whether the hooks submit during backward (overlap=True),
+    step() submits everything (False) or braid chooses (None)."""
     rank, size = world
     model = Coef()
-    opt = distributed_sgd(hvd, model, "avg")
+    opt = distributed_sgd(hvd, model, "avg.%s" % overlap, overlap=overlap)
     for step in range(3):
         before = snapshot(model)
         opt.zero_grad()
@@ -108,6 +111,22 @@ def test_distributed_optimizer_averages_gradients(hvd, world):
             avg = mean_coef(name, size, scale=step + 1)
             close(p.grad, avg)
             close(p, before[name] - LR * avg)
+
+
+def test_overlap_default_follows_free_cores(hvd, world, monkeypatch):
+    """overlap=None: host gradients overlap backward only when the ranks' torch
+    threads leave cores free."""
+    import braid.torch.optimizer as optimizer_module
+
+    model = Coef()
+    threads = torch.get_num_threads()
+    for cpus, expected in ((threads * hvd.local_size(), False),
+                           (threads * hvd.local_size() + 1, True)):
+        monkeypatch.setattr(optimizer_module, "_usable_cpus", lambda: cpus)
+        opt = distributed_sgd(hvd, model, "overlap.default")
+        assert opt._overlap is expected
+        assert distributed_sgd(hvd, model, "overlap.on", overlap=True)._overlap is True
+        assert distributed_sgd(hvd, model, "overlap.off", overlap=False)._overlap is False
 
 
 def test_default_names_and_two_param_groups(hvd, world):
@@ -190,11 +209,13 @@ def test_backward_passes_per_step_2(hvd, world):
             close(p, before[name] - LR * accumulated)
 
 
-def test_backward_more_than_backward_passes_per_step_raises(hvd, world):
+@pytest.mark.parametrize("overlap", [True, False])
+def test_backward_more_than_backward_passes_per_step_raises(hvd, world, overlap):
     needs_two(world)
     rank, size = world
     model = Coef()
-    opt = distributed_sgd(hvd, model, "bpps.over", backward_passes_per_step=2)
+    opt = distributed_sgd(hvd, model, "bpps.over.%s" % overlap, backward_passes_per_step=2,
+                          overlap=overlap)
     try:
         opt.zero_grad()
         model.loss(rank).backward()
@@ -386,11 +407,14 @@ def test_step_after_synchronize_without_skip_warns(hvd, world):
         opt.step()
 
 
-def test_zero_grad_with_outstanding_allreduces_raises(hvd, world):
+@pytest.mark.parametrize("overlap", [True, False])
+def test_zero_grad_with_outstanding_allreduces_raises(hvd, world, overlap):
+    """Also when the allreduces are not submitted yet (overlap=False): zero_grad would
+    clear gradients that step() is about to reduce."""
     needs_two(world)
     rank, size = world
     model = Coef()
-    opt = distributed_sgd(hvd, model, "zerograd")
+    opt = distributed_sgd(hvd, model, "zerograd.%s" % overlap, overlap=overlap)
     opt.zero_grad()
     model.loss(rank).backward()
     try:

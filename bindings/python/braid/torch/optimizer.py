@@ -1,16 +1,22 @@
 """DistributedOptimizer: wraps a torch optimizer so that gradients are averaged over
 all ranks before each step, with Horovod's interface and behaviour.
 
-A hook on every parameter submits its gradient's allreduce as soon as backward has
-produced it (after `backward_passes_per_step` passes), so communication overlaps
-the rest of the backward pass; the engine fuses the small ones. step() waits for
-them and then runs the wrapped optimizer's step.
+A hook on every parameter notes when backward has produced its gradient (after
+`backward_passes_per_step` passes). With overlap (GPU gradients, or cores to spare)
+the hook submits the gradient's allreduce at once, so communication overlaps the
+rest of the backward pass; the engine fuses the small ones. Without it (host
+gradients on cores that the ranks' torch threads already fill) every allreduce is
+submitted together in step() (see _overlap_default). step() waits for them and then
+runs the wrapped optimizer's step.
 """
 
 import contextlib
+import os
 import warnings
 
 import torch
+
+import braid as _braid
 
 from . import sparse as _sparse
 from .compression import Compression
@@ -86,11 +92,36 @@ def _split(params, groups):
     return units + [(p,) for p in params if p not in grouped]
 
 
+def _usable_cpus():
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _overlap_default(params):
+    """Whether the hooks submit gradients during backward (overlap=None).
+
+    Yes for GPU parameters: the host is free while the device computes. For host
+    parameters, only when the cores are not already taken by the ranks' torch
+    threads (torch.get_num_threads() x local ranks < usable cores): an allreduce
+    submitted during backward runs on braid's engine thread, which then competes
+    with the compute threads for the same cores (and polls MPI while it waits for
+    a slower rank), so the overlap costs more compute than it hides. Measured on 2
+    cores, 2 ranks, one torch thread each (docs/python.md, "Per-call cost")."""
+    if any(p.is_cuda for p in params):
+        return True
+    local = _braid.local_size()
+    if local < 1:  # not initialised: Horovod's behaviour
+        return True
+    return torch.get_num_threads() * local < _usable_cpus()
+
+
 class _DistributedOptimizer:
     """Mixed into a subclass of the wrapped optimizer's class (see DistributedOptimizer)."""
 
     def _setup(self, named_parameters, compression, backward_passes_per_step, op,
-               gradient_predivide_factor, groups, sparse_as_dense):
+               gradient_predivide_factor, groups, sparse_as_dense, overlap):
         # Horovod's attribute, read by some scripts and tools: {param: name}, the one
         # source of the allreduce names below.
         self._parameter_names = _named(self, named_parameters)
@@ -104,7 +135,9 @@ class _DistributedOptimizer:
         self._unit_of = {p: u for u in self._units for p in u}
         self._delay = {p: backward_passes_per_step for p in params}
         self._ready = {u: set() for u in self._units}
+        self._overlap = _overlap_default(params) if overlap is None else bool(overlap)
         self._inflight = {}  # unit -> [(params, handle, [ctx per param])]
+        self._waiting = set()  # units ready, to be submitted in synchronize()
         self._sparse_dim = {}  # param -> sparse_dim of the sparse gradients it had
         self._synchronized = False
         self._should_synchronize = True
@@ -127,7 +160,10 @@ class _DistributedOptimizer:
             return
         self._ready[unit].add(p)
         if len(self._ready[unit]) == len(unit):
-            self._submit(unit)
+            if self._overlap or p.is_cuda:
+                self._submit(unit)
+            else:
+                self._waiting.add(unit)
 
     def _scales(self):
         if self.op == Average:
@@ -218,6 +254,7 @@ class _DistributedOptimizer:
         for ready in self._ready.values():
             ready.clear()
         self._inflight.clear()
+        self._waiting.clear()
         self._synchronized = True
 
     def _write_grad(self, p, out, ctx):
@@ -251,7 +288,7 @@ class _DistributedOptimizer:
         return super(self.__class__, self).step(closure)
 
     def zero_grad(self, *args, **kwargs):
-        if self._inflight:
+        if self._inflight or self._waiting:
             raise AssertionError(_ZERO_GRAD_RACE)
         return super(self.__class__, self).zero_grad(*args, **kwargs)
 
@@ -259,7 +296,7 @@ class _DistributedOptimizer:
 def DistributedOptimizer(optimizer, named_parameters=None, compression=Compression.none,
                          backward_passes_per_step=1, op=Average, gradient_predivide_factor=1.0,
                          num_groups=0, groups=None, sparse_as_dense=False,
-                         process_set=global_process_set):
+                         process_set=global_process_set, overlap=None):
     """Wraps `optimizer` so that step() uses gradients averaged (op) over all ranks.
 
     named_parameters: model.named_parameters(), to name each allreduce (unnamed
@@ -274,7 +311,12 @@ def DistributedOptimizer(optimizer, named_parameters=None, compression=Compressi
     dense form, fused with the others); the optimizer still gets a sparse gradient.
     Either way a sparse gradient comes back sparse, with the rows any rank had
     (braid.torch.sparse_allreduce), so torch.optim.SparseAdam steps the rows a single
-    process on the concatenated batch would."""
+    process on the concatenated batch would.
+    overlap (braid's own): True submits each gradient's allreduce from its hook
+    during backward (Horovod's behaviour); False submits them all together in
+    step() / synchronize(); None (default) overlaps for GPU parameters and for host
+    parameters when the ranks' torch threads leave cores free, and otherwise
+    submits in step(). The results are the same."""
     _check_process_set(process_set)
     if op == Adasum:
         raise NotImplementedError("braid does not implement Adasum; use op=hvd.Average "
@@ -294,5 +336,5 @@ def DistributedOptimizer(optimizer, named_parameters=None, compression=Compressi
     wrapped = cls.__new__(cls)
     wrapped.__dict__.update(optimizer.__dict__)  # shares param_groups and state
     wrapped._setup(named_parameters, compression, backward_passes_per_step, op,
-                   gradient_predivide_factor, groups, sparse_as_dense)
+                   gradient_predivide_factor, groups, sparse_as_dense, overlap)
     return wrapped
