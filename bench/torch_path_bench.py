@@ -33,6 +33,7 @@ import torch.distributed as dist
 
 import braid
 import braid.torch as hvd
+import braid.torch.optimizer as _optimizer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch_step_compare as step_compare  # noqa: E402
@@ -55,7 +56,8 @@ def parse_args(argv=None):
     p.add_argument("--step-warmup", type=int, default=10, help="untimed steps per path (default 10)")
     p.add_argument("--batch-size", type=int, default=64, help="samples per rank (default 64)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per rank (default 1)")
-    p.add_argument("--no-step", action="store_true", help="skip the training step")
+    p.add_argument("--parts", default="small,many,step",
+                   help="what to measure, comma-separated (default small,many,step)")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     return p.parse_args(argv)
 
@@ -69,7 +71,7 @@ def slowest(times):
 def summary(seconds, unit):
     scale = {"us": 1e6, "ms": 1e3}[unit]
     xs = sorted(scale * t for t in seconds)
-    q = statistics.quantiles(xs, n=10) if len(xs) > 1 else xs * 9
+    q = statistics.quantiles(xs, n=10, method="inclusive") if len(xs) > 1 else xs * 9
     return {"median": statistics.median(xs), "p10": q[0], "p90": q[-1], "n": len(xs),
             "unit": unit}
 
@@ -147,13 +149,16 @@ def measure_step(args):
         step_compare.init_torch_distributed(step_args.master_addr)
     try:
         stats, _, _, nparams = step_compare.compare(
-            step_args, (step_compare.BraidPath, step_compare.DDPPath, step_compare.LocalPath))
+            step_args, (step_compare.BraidPath, step_compare.DDPPath,
+                        step_compare.BraidOverlapPath, step_compare.LocalPath))
     finally:
         if created:
             dist.destroy_process_group()
     out = {name: dict(s, median=s["median_ms"], p10=s["p10_ms"], p90=s["p90_ms"], n=s["steps"],
                       unit="ms") for name, s in stats.items()}
     out["parameters"] = nparams
+    # What DistributedOptimizer(overlap=None) chooses for host parameters here.
+    out["braid overlaps backward"] = _optimizer._overlap_default([])
     return out
 
 
@@ -173,30 +178,45 @@ def report(results, args):
           "%d ranks, %d torch thread(s) per rank; medians (p10-p90) of the slowest rank"
           % (hvd.size(), args.threads))
     print()
-    print("%-34s %24s %24s  %s" % ("", "engine path (C++)", "braid.torch", "braid.torch vs engine"))
-    small, many = results["small"], results["many"]
-    print(row("4-byte allreduce, per call", small["engine"], small["braid.torch"], "diff"))
-    sub = small["braid.torch submit"]
-    print("%-34s %24s %8.1f (%5.1f-%5.1f)" % ("  of which braid.torch submit [us]", "",
-                                            sub["median"], sub["p10"], sub["p90"]))
-    print(row("200 x 64 KiB, submit + wait all", many["engine"], many["braid.torch"], "ratio"))
-    step = results.get("step")
+    small, many, step = results.get("small"), results.get("many"), results.get("step")
+    if small or many:
+        print("%-34s %24s %24s  %s" % ("", "engine path (C++)", "braid.torch",
+                                       "braid.torch vs engine"))
+    if small:
+        print(row("4-byte allreduce, per call", small["engine"], small["braid.torch"], "diff"))
+        sub = small["braid.torch submit"]
+        print("%-34s %24s %8.1f (%5.1f-%5.1f)" % ("  of which braid.torch submit [us]", "",
+                                                sub["median"], sub["p10"], sub["p90"]))
+    if many:
+        print(row("200 x 64 KiB, submit + wait all", many["engine"], many["braid.torch"],
+                  "ratio"))
     if step:
         print()
         print("%-34s %24s %24s  %s" % ("", "DDP (gloo)", "braid.torch", "braid / DDP"))
         print(row("training step (%d parameters)" % step["parameters"],
                   step[step_compare.DDPPath.name], step[step_compare.BraidPath.name], "ratio"))
+        ddp = step[step_compare.DDPPath.name]
+        print(row("  braid.torch with overlap=True", ddp,
+                  step[step_compare.BraidOverlapPath.name], "ratio"))
         local = step[step_compare.LocalPath.name]
         print("%-34s %8.1f (%5.1f-%5.1f)" % ("  the step without communication [ms]",
                                            local["median"], local["p10"], local["p90"]))
+        overlap = step["braid overlaps backward"]
+        print("  braid's DistributedOptimizer default here: overlap=%s" % overlap)
 
 
 def run(args):
-    """Every measurement; collective. Returns the results (the same keys on every rank)."""
-    results = {"ranks": hvd.size(), "threads": args.threads,
-               "small": measure_small(args), "many": measure_many(args)}
-    if not args.no_step:
-        results["step"] = measure_step(args)
+    """The measurements `args.parts` names; collective. Returns the results (the same
+    keys on every rank)."""
+    parts = set(args.parts.split(","))
+    unknown = parts - {"small", "many", "step"}
+    if unknown:
+        raise SystemExit("--parts: unknown %s (small, many, step)" % ", ".join(sorted(unknown)))
+    results = {"ranks": hvd.size(), "threads": args.threads}
+    for part, measure in (("small", measure_small), ("many", measure_many),
+                          ("step", measure_step)):
+        if part in parts:
+            results[part] = measure(args)
     return results
 
 
