@@ -53,7 +53,8 @@ def parse_args(argv=None):
     p.add_argument("--step-steps", type=int, default=40,
                    help="timed training steps per path per round (default 40)")
     p.add_argument("--step-rounds", type=int, default=3, help="training rounds (default 3)")
-    p.add_argument("--step-warmup", type=int, default=10, help="untimed steps per path (default 10)")
+    p.add_argument("--step-warmup", type=int, default=10,
+                   help="untimed steps per path (default 10)")
     p.add_argument("--batch-size", type=int, default=64, help="samples per rank (default 64)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per rank (default 1)")
     p.add_argument("--parts", default="small,many,step",

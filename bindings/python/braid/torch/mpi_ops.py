@@ -70,16 +70,14 @@ class Handle:
 
     def __init__(self, parts, finish, output=None):
         self._parts = parts  # braid._C handles
-        # Turns the parts' results into the output; None when `output` is the
-        # output as it is once the parts have finished (no result() to fetch).
-        self._finish = finish
+        self._finish = finish  # the parts' results -> the output; None: `output` as it is
         self._output = output
         self._done = False
 
 
-# The handle of a single in-place allreduce of a dense host tensor (the per-call
-# path): the binding's own handle, whose result() is the tensor. It saves a Python
-# object per operation (and the garbage collector's visits to it).
+# The handle of a single allreduce of a dense host tensor (the per-call path): the
+# binding's own handle, whose result() is the output tensor. It saves a Python object
+# per operation (and the garbage collector's visits to it).
 _FastHandle = _C.Handle
 
 
@@ -124,27 +122,21 @@ _to_dlpack = torch.utils.dlpack.to_dlpack
 
 
 def _exported(staged):
-    """What the binding takes for a detached, contiguous tensor: a host tensor as
-    torch's DLPack capsule, made directly (Tensor.__dlpack__ and __dlpack_device__
-    are Python and cost several microseconds a call; their checks, no gradient and a
-    strided layout, hold for what _engine_input returns); a GPU tensor as it is (the
-    binding exports it without synchronising its stream)."""
+    """A contiguous tensor as the binding takes it: on the host, torch's DLPack capsule
+    made directly (Tensor.__dlpack__ and __dlpack_device__ are Python, several us a
+    call); on a GPU the tensor (the binding exports it without syncing its stream)."""
     return staged if staged.is_cuda else _to_dlpack(staged)
 
 
 def _submit_allreduce(tensor, output, name, op, prescale, postscale):
     """Reduces `tensor` into `output` (None: in place). Returns (part, writeback):
     writeback copies a staged result into a non-contiguous `tensor`."""
-    stream = _stream_of(tensor)
-    if output is not None:  # a fresh contiguous tensor
-        return _C.allreduce_async(name, _exported(_engine_input(tensor)), _exported(output),
-                                  op, prescale, postscale, stream), None
-    staged = tensor.detach()
-    if staged.is_contiguous():
-        return _C.allreduce_async(name, _exported(staged), None, op, prescale, postscale,
-                                  stream), None
-    staged = staged.contiguous()
-    part = _C.allreduce_async(name, _exported(staged), None, op, prescale, postscale, stream)
+    staged = _engine_input(tensor)
+    out = None if output is None else _exported(output)  # a fresh contiguous tensor
+    part = _C.allreduce_async(name, _exported(staged), out, op, prescale, postscale,
+                              _stream_of(tensor))
+    if output is not None or not _needs_copy(staged, tensor):
+        return part, None
     return part, lambda: _copy_into(tensor, staged)
 
 
@@ -183,12 +175,7 @@ def _allreduce_one(tensor, output, name, op, prescale, postscale):
     result = tensor if output is None else output
     if writeback is None:
         return Handle((part,), None, result)
-
-    def finish(_):
-        writeback()
-        return result
-
-    return Handle((part,), finish)
+    return Handle((part,), lambda _: (writeback(), result)[1])
 
 
 def allreduce_async(tensor, average=None, name=None, op=None, prescale_factor=1.0,
