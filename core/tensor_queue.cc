@@ -24,6 +24,10 @@ Status TensorQueue::Add(Request request) {
     fresh_.push_back(request.meta);
     pending_.emplace(std::move(name), Pending{std::move(request), false});
     work_.store(true, std::memory_order_release);
+    // A second request before the first was taken: the caller is not waiting for
+    // each one in turn (a backward pass submitting its gradients), so the
+    // coordinator thread must not wait for its next look at the queue.
+    if (fresh_.size() > 1) quiet_.store(false, std::memory_order_relaxed);
   }
   if (!quiet_.load(std::memory_order_relaxed)) work_cv_.notify_one();
   return Status::OK();

@@ -44,7 +44,8 @@ class TensorQueue {
   void Wake();
   // Quiet: Add() does not wake the coordinator thread, because the callers that
   // wait run the rounds themselves (core/coordinator.h) and the coordinator thread
-  // looks at the queue every little while anyway. Notify() wakes it all the same.
+  // looks at the queue every little while anyway. A second request added before
+  // the first was taken ends the quiet. Notify() wakes it all the same.
   void SetQuiet(bool quiet) { quiet_.store(quiet, std::memory_order_relaxed); }
   bool quiet() const { return quiet_.load(std::memory_order_relaxed); }
   void Notify();
