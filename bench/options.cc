@@ -177,6 +177,11 @@ const std::vector<Flag>& Flags() {
          o->one_name = true;
          return true;
        }},
+      {"stages", 0, false, "",
+       [](const std::string&, Options* o) {
+         o->stages = true;
+         return true;
+       }},
       {"root", 'r', true, "a rank >= 0", IntSetter(&Options::root, 0, 1 << 30)},
       {"warmup", 'w', true, "an integer from 0 to 100000", IntSetter(&Options::warmup, 0, 100000)},
       {"iters", 'n', true, "an integer from 1 to 1000000", IntSetter(&Options::iters, 1, 1000000)},

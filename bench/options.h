@@ -40,6 +40,7 @@ struct Options {
   // -c neighbor --one-name: one tensor name for every W_t of a time-varying graph,
   // instead of one per phase t mod period.
   bool one_name = false;
+  bool stages = false;  // --stages: the engine's per-stage times (allreduce sweep)
   std::string json_path;
   std::string plot_path;                // --plot: PNG of busbw against size (plot.h)
   std::string plot_python = "python3";  // --plot-python: the interpreter for it
