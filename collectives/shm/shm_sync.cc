@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <cstdlib>
 #include <climits>
 #include <csignal>
 #include <ctime>
@@ -54,8 +56,20 @@ bool ProcessGone(int32_t pid) {
 
 }  // namespace
 
+// A rank per core or fewer: a peer that has not arrived is running, and spinning
+// longer saves the futex round trip (tens of microseconds to wake a sleeper). More
+// ranks than cores: the peer may be waiting for this rank's core, so give it up
+// soon.
+std::chrono::microseconds ChooseSpin(int size) {
+  const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  const char* forced = std::getenv("XSPIN");
+  if (forced) return std::chrono::microseconds(atoi(forced));
+  if (cores > 0 && size <= cores) return std::chrono::microseconds(kSpinMicrosPerCore);
+  return std::chrono::microseconds(kSpinMicrosOversubscribed);
+}
+
 ShmSync::ShmSync(RankControl* controls, int rank, int size)
-    : controls_(controls), rank_(rank), size_(size) {}
+    : controls_(controls), rank_(rank), size_(size), spin_(ChooseSpin(size)) {}
 
 void ShmSync::Register(int32_t pid) { controls_[rank_].pid.store(pid); }
 
@@ -80,9 +94,14 @@ Status ShmSync::ArriveAndWait() {
 
 Status ShmSync::WaitFor(int peer, uint32_t target) {
   std::atomic<uint32_t>& phase = controls_[peer].phase;
-  for (int i = 0; i < kSpinIterations; ++i) {
-    if (Reached(phase.load(std::memory_order_acquire), target)) return Status::OK();
-    CpuRelax();
+  if (Reached(phase.load(std::memory_order_acquire), target)) return Status::OK();
+  const auto deadline = std::chrono::steady_clock::now() + spin_;
+  for (;;) {
+    for (int i = 0; i < kSpinsPerClockRead; ++i) {
+      if (Reached(phase.load(std::memory_order_acquire), target)) return Status::OK();
+      CpuRelax();
+    }
+    if (std::chrono::steady_clock::now() >= deadline) break;
   }
   return SleepOn(peer, target);
 }

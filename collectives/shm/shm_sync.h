@@ -17,6 +17,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 
 #include "common/status.h"
@@ -39,7 +40,11 @@ struct alignas(128) RankControl {
 
 static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t), "futex word must be 32 bits");
 
-constexpr int kSpinIterations = 256;  // about 5-10 us of pause instructions
+// How long a waiter spins before it sleeps: with a core per rank, and with more
+// ranks than cores (docs/shm.md has the measurements).
+constexpr int kSpinMicrosPerCore = 50;
+constexpr int kSpinMicrosOversubscribed = 5;
+constexpr int kSpinsPerClockRead = 32;
 constexpr int kWakeCheckMs = 100;     // longest single futex sleep
 constexpr int kLivenessCheckMs = 1000;
 
@@ -68,6 +73,7 @@ class ShmSync {
   RankControl* controls_;
   int rank_;
   int size_;
+  std::chrono::microseconds spin_;
   uint32_t phase_ = 0;
   std::atomic<bool> aborted_{false};
 };
