@@ -1,6 +1,5 @@
 #include "collectives/shm/byte_spans.h"
 
-#include <algorithm>
 #include <cstring>
 
 namespace braid {
@@ -25,27 +24,15 @@ size_t ByteSpans::Find(int64_t offset) const {
 }
 
 void ByteSpans::Gather(int64_t offset, int64_t bytes, char* dst) const {
-  if (bytes <= 0) return;
-  for (size_t i = Find(offset); bytes > 0; ++i) {
-    const int64_t skip = offset - starts_[i];
-    const int64_t n = std::min(bytes, starts_[i + 1] - offset);
-    std::memcpy(dst, data_[i] + skip, static_cast<size_t>(n));
-    dst += n;
-    offset += n;
-    bytes -= n;
-  }
+  ForEach(offset, bytes, [dst](const char* data, int64_t done, int64_t n) {
+    std::memcpy(dst + done, data, static_cast<size_t>(n));
+  });
 }
 
 void ByteSpans::Scatter(int64_t offset, int64_t bytes, const char* src) const {
-  if (bytes <= 0) return;
-  for (size_t i = Find(offset); bytes > 0; ++i) {
-    const int64_t skip = offset - starts_[i];
-    const int64_t n = std::min(bytes, starts_[i + 1] - offset);
-    std::memcpy(data_[i] + skip, src, static_cast<size_t>(n));
-    src += n;
-    offset += n;
-    bytes -= n;
-  }
+  ForEach(offset, bytes, [src](char* data, int64_t done, int64_t n) {
+    std::memcpy(data, src + done, static_cast<size_t>(n));
+  });
 }
 
 }  // namespace shm

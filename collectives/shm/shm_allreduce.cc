@@ -1,6 +1,7 @@
 // ShmBackend's allreduces: reduce-scatter and allgather through the segment, a
 // chunk (one slot) at a time (shm_backend.h).
 #include <algorithm>
+#include <cstring>
 
 #include "collectives/cpu/reduce.h"
 #include "collectives/shm/shm_backend.h"
@@ -53,18 +54,24 @@ Status ShmBackend::AllreduceSpans(DataType dtype, ReduceOp op) {
   return Status::OK();
 }
 
-// Elements [first, first + count) of the concatenation: in, reduce this rank's
-// slice, out.
+// Elements [first, first + count) of the concatenation. Each rank copies in only
+// the slices the others reduce; it reduces its own slice in its own buffer,
+// reading the others' slots, and copies the result to its slot; then it copies
+// the others' results out. (At two ranks that is half the copying of a chunk
+// that goes whole into the slot and whole out again.)
 Status ShmBackend::AllreduceChunk(int64_t first, int64_t count, DataType dtype, ReduceOp op) {
   const int64_t elem = static_cast<int64_t>(DataTypeSize(dtype));
   const int half = NextHalf();
-  spans_.Gather(first * elem, count * elem, segment_->Slot(half, rank_));
-  BRAID_RETURN_IF_ERROR(Step());
+  char* slot = segment_->Slot(half, rank_);
   int64_t begin = 0, end = 0;
   SliceOf(rank_, count, dtype, &begin, &end);
-  ReduceSlice(half, begin, end, dtype, op);
+  spans_.Gather(first * elem, begin * elem, slot);
+  spans_.Gather((first + end) * elem, (count - end) * elem, slot + end * elem);
+  BRAID_RETURN_IF_ERROR(Step());
+  ReduceOwnSlice(half, first, begin, end, dtype, op);
   BRAID_RETURN_IF_ERROR(Step());
   for (int j = 0; j < size_; ++j) {
+    if (j == rank_) continue;
     SliceOf(j, count, dtype, &begin, &end);
     spans_.Scatter((first + begin) * elem, (end - begin) * elem,
                    segment_->Slot(half, j) + begin * elem);
@@ -73,8 +80,7 @@ Status ShmBackend::AllreduceChunk(int64_t first, int64_t count, DataType dtype, 
 }
 
 // Slices are whole cache lines (but the last), so that no two ranks write one line.
-void ShmBackend::SliceOf(int j, int64_t count, DataType dtype, int64_t* begin,
-                         int64_t* end) const {
+void ShmBackend::SliceOf(int j, int64_t count, DataType dtype, int64_t* begin, int64_t* end) const {
   const int64_t line = std::max<int64_t>(1, 64 / static_cast<int64_t>(DataTypeSize(dtype)));
   const int64_t per_rank = (count + size_ - 1) / size_;
   const int64_t slice = (per_rank + line - 1) / line * line;
@@ -82,26 +88,36 @@ void ShmBackend::SliceOf(int j, int64_t count, DataType dtype, int64_t* begin,
   *end = std::min(count, *begin + slice);
 }
 
-// This rank's slice of the chunk, combined in its own slot with the same slice of
-// every other rank's slot.
-void ShmBackend::ReduceSlice(int half, int64_t begin, int64_t end, DataType dtype, ReduceOp op) {
-  const int64_t count = end - begin;
-  if (count <= 0) return;
-  const int64_t offset = begin * static_cast<int64_t>(DataTypeSize(dtype));
-  char* mine = segment_->Slot(half, rank_) + offset;
-  if (RoundsOnce(dtype, op)) {
-    others_.clear();
-    for (int j = 0; j < size_; ++j)
-      if (j != rank_) others_.push_back(segment_->Slot(half, j) + offset);
-    const bool average = op == ReduceOp::kAverage;
-    const float scale = average ? static_cast<float>(1.0 / size_) : 1.0f;
-    cpu::ReduceHalvesRounded(mine, others_.data(), size_ - 1, count, dtype,
-                             average ? ReduceOp::kSum : op, scale);
-    return;
-  }
-  for (int j = 0; j < size_; ++j) {
-    if (j != rank_) cpu::ReduceInto(mine, segment_->Slot(half, j) + offset, count, dtype, op);
-  }
+// Elements [begin, end) of the chunk at `first`, this rank's slice: combined in
+// this rank's own buffer with the same elements of every other rank's slot (this
+// rank's contribution first, then the others' in rank order), then copied to this
+// rank's slot for the others.
+void ShmBackend::ReduceOwnSlice(int half, int64_t first, int64_t begin, int64_t end, DataType dtype,
+                                ReduceOp op) {
+  if (end <= begin) return;
+  const int64_t elem = static_cast<int64_t>(DataTypeSize(dtype));
+  const bool rounds_once = RoundsOnce(dtype, op);
+  const bool average = op == ReduceOp::kAverage;
+  const float scale = average ? static_cast<float>(1.0 / size_) : 1.0f;
+  char* slot = segment_->Slot(half, rank_);
+  spans_.ForEach((first + begin) * elem, (end - begin) * elem,
+                 [&](char* mine, int64_t done, int64_t bytes) {
+                   const int64_t offset = begin * elem + done;
+                   const int64_t count = bytes / elem;
+                   if (rounds_once) {
+                     others_.clear();
+                     for (int j = 0; j < size_; ++j)
+                       if (j != rank_) others_.push_back(segment_->Slot(half, j) + offset);
+                     cpu::ReduceHalvesRounded(mine, others_.data(), size_ - 1, count, dtype,
+                                              average ? ReduceOp::kSum : op, scale);
+                   } else {
+                     for (int j = 0; j < size_; ++j) {
+                       if (j != rank_)
+                         cpu::ReduceInto(mine, segment_->Slot(half, j) + offset, count, dtype, op);
+                     }
+                   }
+                   std::memcpy(slot + offset, mine, static_cast<size_t>(bytes));
+                 });
 }
 
 }  // namespace shm

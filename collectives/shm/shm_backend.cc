@@ -134,7 +134,9 @@ Status ShmBackend::Allgatherv(const BufferView& send, const BufferView& recv,
 Status ShmBackend::GatherRound(const std::vector<int64_t>& starts,
                                const std::vector<int64_t>& sizes, char* recv, int64_t offset) {
   const int half = NextHalf();
-  auto piece = [&](int r) { return std::max<int64_t>(0, std::min(slot_bytes(), sizes[r] - offset)); };
+  auto piece = [&](int r) {
+    return std::max<int64_t>(0, std::min(slot_bytes(), sizes[r] - offset));
+  };
   if (piece(rank_) > 0) {
     std::memcpy(segment_->Slot(half, rank_), recv + starts[rank_] + offset,
                 static_cast<size_t>(piece(rank_)));

@@ -3,14 +3,15 @@
 // MPI messages.
 //
 // Allreduce (reduce-scatter, then allgather, in the segment), chunk by chunk: a
-// chunk is at most one slot of the buffer. Each rank copies its chunk into its
-// slot; once every rank has (ShmSync::ArriveAndWait), rank j reduces slice j of
-// the chunk (1/n of it, cache-line aligned) in place in its own slot, reading
-// slice j of every other rank's slot; once every rank has, each copies the n
-// reduced slices out into its buffer. Two steps per chunk. Consecutive chunks
-// alternate between the segment's two halves, so a rank may copy its next chunk
-// in while slower ranks still copy the previous result out. Each element is
-// reduced by one rank only, so every rank gets the same bits.
+// chunk is at most one slot of the buffer, cut into n slices (cache-line
+// aligned), slice j reduced by rank j. Each rank copies the slices the others
+// reduce into its slot; once every rank has (ShmSync::ArriveAndWait), rank j
+// reduces slice j in its own buffer, reading slice j of every other rank's slot,
+// and copies the result into its slot; once every rank has, each copies the
+// other n - 1 reduced slices out into its buffer. Two steps per chunk.
+// Consecutive chunks alternate between the segment's two halves, so a rank may
+// copy its next chunk in while slower ranks still copy the previous result out.
+// Each element is reduced by one rank only, so every rank gets the same bits.
 //
 // float16 / bfloat16 are reduced through float32 as in the MPI backend
 // (collectives/mpi/mpi_backend.h): sums and products at three ranks or more, and
@@ -91,7 +92,8 @@ class ShmBackend : public Backend {
 
   Status AllreduceSpans(DataType dtype, ReduceOp op);
   Status AllreduceChunk(int64_t first, int64_t count, DataType dtype, ReduceOp op);
-  void ReduceSlice(int half, int64_t begin, int64_t end, DataType dtype, ReduceOp op);
+  void ReduceOwnSlice(int half, int64_t first, int64_t begin, int64_t end, DataType dtype,
+                      ReduceOp op);
   // Rank j's slice [*begin, *end) of a chunk of `count` elements of `dtype`.
   void SliceOf(int j, int64_t count, DataType dtype, int64_t* begin, int64_t* end) const;
   Status GatherRound(const std::vector<int64_t>& starts, const std::vector<int64_t>& sizes,
@@ -105,7 +107,7 @@ class ShmBackend : public Backend {
   uint64_t steps_ = 0;
   Status broken_;
   ByteSpans spans_;                  // reused by the allreduces
-  std::vector<const void*> others_;  // reused by ReduceSlice
+  std::vector<const void*> others_;  // reused by ReduceOwnSlice
 };
 
 }  // namespace shm

@@ -17,7 +17,9 @@ namespace {
 
 constexpr int64_t kPageBytes = 4096;
 
-int64_t RoundUpToPage(int64_t bytes) { return (bytes + kPageBytes - 1) / kPageBytes * kPageBytes; }
+int64_t RoundUpToPage(int64_t bytes) {
+  return (bytes + kPageBytes - 1) / kPageBytes * kPageBytes;
+}
 
 std::string Describe(const char* call, const std::string& name, int err) {
   return std::string("shm: ") + call + "(" + name + ") failed: " + std::strerror(err);

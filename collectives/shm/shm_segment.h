@@ -65,8 +65,7 @@ class ShmSegment {
   }
 
  private:
-  ShmSegment(const std::string& name, const SegmentLayout& layout)
-      : name_(name), layout_(layout) {}
+  ShmSegment(const std::string& name, const SegmentLayout& layout) : name_(name), layout_(layout) {}
   Status Map(int fd, bool created);
 
   std::string name_;

@@ -72,9 +72,9 @@ Status SetUpHostBackend(const TransportOptions& options, const WorldInfo& world,
   const Status mapped = MapSegment(layout, world, control, &segment);
   if (!mapped.ok()) {
     if (options.host_backend == HostBackend::kShm) {
-      return Status(mapped.code(),
-                    "BRAID_HOST_BACKEND=shm: cannot set up the shared-memory segment: " +
-                        mapped.message());
+      return Status(
+          mapped.code(),
+          "BRAID_HOST_BACKEND=shm: cannot set up the shared-memory segment: " + mapped.message());
     }
     if (world.rank == 0) {
       BRAID_LOG(Warning) << "cannot set up the shared-memory segment (" << mapped.message()
@@ -82,9 +82,9 @@ Status SetUpHostBackend(const TransportOptions& options, const WorldInfo& world,
     }
     return Status::OK();
   }
-  BRAID_LOG(Debug) << "host backend: shm (" << world.size << " ranks, "
-                   << layout.TotalBytes() << " bytes, " << layout.slot_bytes
-                   << " byte slots, segment " << segment->name() << ", unlinked)";
+  BRAID_LOG(Debug) << "host backend: shm (" << world.size << " ranks, " << layout.TotalBytes()
+                   << " bytes, " << layout.slot_bytes << " byte slots, segment " << segment->name()
+                   << ", unlinked)";
   out->reset(new ShmBackend(std::move(segment), world.rank, world.size, point_to_point));
   return Status::OK();
 }

@@ -6,7 +6,6 @@
 
 #include <cerrno>
 #include <chrono>
-#include <cstdlib>
 #include <climits>
 #include <csignal>
 #include <ctime>
@@ -54,24 +53,24 @@ bool ProcessGone(int32_t pid) {
   return pid > 0 && kill(pid, 0) != 0 && errno == ESRCH;
 }
 
-}  // namespace
-
 // A rank per core or fewer: a peer that has not arrived is running, and spinning
 // longer saves the futex round trip (tens of microseconds to wake a sleeper). More
 // ranks than cores: the peer may be waiting for this rank's core, so give it up
 // soon.
 std::chrono::microseconds ChooseSpin(int size) {
   const long cores = sysconf(_SC_NPROCESSORS_ONLN);
-  const char* forced = std::getenv("XSPIN");
-  if (forced) return std::chrono::microseconds(atoi(forced));
   if (cores > 0 && size <= cores) return std::chrono::microseconds(kSpinMicrosPerCore);
   return std::chrono::microseconds(kSpinMicrosOversubscribed);
 }
 
+}  // namespace
+
 ShmSync::ShmSync(RankControl* controls, int rank, int size)
     : controls_(controls), rank_(rank), size_(size), spin_(ChooseSpin(size)) {}
 
-void ShmSync::Register(int32_t pid) { controls_[rank_].pid.store(pid); }
+void ShmSync::Register(int32_t pid) {
+  controls_[rank_].pid.store(pid);
+}
 
 void ShmSync::Arrive() {
   RankControl& mine = controls_[rank_];

@@ -45,7 +45,7 @@ static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t), "futex word mus
 constexpr int kSpinMicrosPerCore = 50;
 constexpr int kSpinMicrosOversubscribed = 5;
 constexpr int kSpinsPerClockRead = 32;
-constexpr int kWakeCheckMs = 100;     // longest single futex sleep
+constexpr int kWakeCheckMs = 100;  // longest single futex sleep
 constexpr int kLivenessCheckMs = 1000;
 
 class ShmSync {

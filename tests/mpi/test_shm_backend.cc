@@ -249,7 +249,8 @@ bool AllgathervFails(Backend* backend, const std::vector<int64_t>& counts, bool 
 TEST_F(ShmBackendTest, AllgathervWithEmptyAndLargeBlocks) {
   Backend* backend = Make();
   const int n = WorldSize();
-  std::vector<std::vector<int64_t>> cases = {std::vector<int64_t>(n, 0), std::vector<int64_t>(n, 1)};
+  std::vector<std::vector<int64_t>> cases = {std::vector<int64_t>(n, 0),
+                                             std::vector<int64_t>(n, 1)};
   std::vector<int64_t> uneven(n), one_large(n, 0);
   for (int r = 0; r < n; ++r) uneven[r] = r == 1 ? 0 : 3 + 2 * r + r * kSlotBytes;
   one_large[n - 1] = 5 * kSlotBytes + 3;  // only the last rank sends, over many slots
@@ -270,7 +271,8 @@ TEST_F(ShmBackendTest, BroadcastFromEveryRoot) {
       std::vector<double> data(count, -1.0);
       if (rank == root)
         for (int64_t i = 0; i < count; ++i) data[i] = root * 7 + i;
-      ASSERT_TRUE(backend->Broadcast(BufferView{data.data(), count, DataType::kFloat64}, root).ok());
+      ASSERT_TRUE(
+          backend->Broadcast(BufferView{data.data(), count, DataType::kFloat64}, root).ok());
       bool wrong = false;
       for (int64_t i = 0; i < count && !wrong; ++i) {
         wrong = data[i] != root * 7 + i;
@@ -288,9 +290,9 @@ TEST_F(ShmBackendTest, NeighborExchangeOnARing) {
   for (int64_t count : {int64_t{0}, int64_t{1}, int64_t{1009}}) {
     std::vector<float> mine(count), from_left(count, -1.0f);
     for (int64_t i = 0; i < count; ++i) mine[i] = static_cast<float>(rank * 100 + i % 50);
-    const Status st =
-        backend->NeighborExchange({{right, BufferView{mine.data(), count, DataType::kFloat32}}},
-                                  {{left, BufferView{from_left.data(), count, DataType::kFloat32}}});
+    const Status st = backend->NeighborExchange(
+        {{right, BufferView{mine.data(), count, DataType::kFloat32}}},
+        {{left, BufferView{from_left.data(), count, DataType::kFloat32}}});
     ASSERT_TRUE(st.ok()) << st.ToString();
     bool wrong = false;
     for (int64_t i = 0; i < count && !wrong; ++i) {
@@ -307,8 +309,10 @@ TEST_F(ShmBackendTest, CollectivesInterleave) {
   Backend* backend = Make();
   for (int i = 0; i < 5; ++i) {
     ASSERT_TRUE(backend->Barrier().ok());
-    ASSERT_FALSE(AnyRankFailed(AllreduceFails(backend, DataType::kFloat32, ReduceOp::kSum, 77 + i)));
-    ASSERT_FALSE(AnyRankFailed(AllgathervFails(backend, std::vector<int64_t>(WorldSize(), 3 + i), i % 2)));
+    ASSERT_FALSE(
+        AnyRankFailed(AllreduceFails(backend, DataType::kFloat32, ReduceOp::kSum, 77 + i)));
+    ASSERT_FALSE(
+        AnyRankFailed(AllgathervFails(backend, std::vector<int64_t>(WorldSize(), 3 + i), i % 2)));
   }
 }
 
