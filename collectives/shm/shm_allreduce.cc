@@ -88,36 +88,39 @@ void ShmBackend::SliceOf(int j, int64_t count, DataType dtype, int64_t* begin, i
   *end = std::min(count, *begin + slice);
 }
 
-// Elements [begin, end) of the chunk at `first`, this rank's slice: combined in
-// this rank's own buffer with the same elements of every other rank's slot (this
-// rank's contribution first, then the others' in rank order), then copied to this
+// Elements [begin, end) of the chunk at `first`, this rank's slice, combined in
+// this rank's own buffer (the tensors the slice spans), then copied to this
 // rank's slot for the others.
 void ShmBackend::ReduceOwnSlice(int half, int64_t first, int64_t begin, int64_t end, DataType dtype,
                                 ReduceOp op) {
   if (end <= begin) return;
   const int64_t elem = static_cast<int64_t>(DataTypeSize(dtype));
-  const bool rounds_once = RoundsOnce(dtype, op);
-  const bool average = op == ReduceOp::kAverage;
-  const float scale = average ? static_cast<float>(1.0 / size_) : 1.0f;
   char* slot = segment_->Slot(half, rank_);
   spans_.ForEach((first + begin) * elem, (end - begin) * elem,
                  [&](char* mine, int64_t done, int64_t bytes) {
                    const int64_t offset = begin * elem + done;
-                   const int64_t count = bytes / elem;
-                   if (rounds_once) {
-                     others_.clear();
-                     for (int j = 0; j < size_; ++j)
-                       if (j != rank_) others_.push_back(segment_->Slot(half, j) + offset);
-                     cpu::ReduceHalvesRounded(mine, others_.data(), size_ - 1, count, dtype,
-                                              average ? ReduceOp::kSum : op, scale);
-                   } else {
-                     for (int j = 0; j < size_; ++j) {
-                       if (j != rank_)
-                         cpu::ReduceInto(mine, segment_->Slot(half, j) + offset, count, dtype, op);
-                     }
-                   }
+                   CombineWithOthers(half, offset, mine, bytes / elem, dtype, op);
                    std::memcpy(slot + offset, mine, static_cast<size_t>(bytes));
                  });
+}
+
+// mine[0, count) = mine op (the same elements at `offset` in every other rank's
+// slot of `half`): this rank's contribution first, then the others' in rank order.
+void ShmBackend::CombineWithOthers(int half, int64_t offset, char* mine, int64_t count,
+                                   DataType dtype, ReduceOp op) {
+  if (RoundsOnce(dtype, op)) {
+    others_.clear();
+    for (int j = 0; j < size_; ++j)
+      if (j != rank_) others_.push_back(segment_->Slot(half, j) + offset);
+    const bool average = op == ReduceOp::kAverage;
+    const float scale = average ? static_cast<float>(1.0 / size_) : 1.0f;
+    cpu::ReduceHalvesRounded(mine, others_.data(), size_ - 1, count, dtype,
+                             average ? ReduceOp::kSum : op, scale);
+    return;
+  }
+  for (int j = 0; j < size_; ++j) {
+    if (j != rank_) cpu::ReduceInto(mine, segment_->Slot(half, j) + offset, count, dtype, op);
+  }
 }
 
 }  // namespace shm

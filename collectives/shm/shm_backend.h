@@ -94,6 +94,8 @@ class ShmBackend : public Backend {
   Status AllreduceChunk(int64_t first, int64_t count, DataType dtype, ReduceOp op);
   void ReduceOwnSlice(int half, int64_t first, int64_t begin, int64_t end, DataType dtype,
                       ReduceOp op);
+  void CombineWithOthers(int half, int64_t offset, char* mine, int64_t count, DataType dtype,
+                         ReduceOp op);
   // Rank j's slice [*begin, *end) of a chunk of `count` elements of `dtype`.
   void SliceOf(int j, int64_t count, DataType dtype, int64_t* begin, int64_t* end) const;
   Status GatherRound(const std::vector<int64_t>& starts, const std::vector<int64_t>& sizes,
