@@ -1,4 +1,5 @@
-// The transport: the MPI host plane always; for each GPU the device plane that the
+// The transport: the host plane always (MPI, or shared memory when every rank is on
+// one host: collectives/shm/shm_setup.h); for each GPU the device plane that the
 // CUDA plugin registers (collectives/device_plane.h), loaded the first time a GPU
 // tensor is executed.
 #include "collectives/transport.h"
@@ -85,6 +86,8 @@ DevicePlane TransportImpl::CreatePlane(int device) {
   options.device = device;
   options.stall_timeout_seconds = options_.device_stall_timeout_seconds;
   options.gpu_backend = options_.gpu_backend;
+  // The host backend is the one BRAID_HOST_BACKEND chose, so the host-staged GPU
+  // path (collectives/staged/) reduces through shared memory when the host does.
   plane = plugin.create_plane(control, host_->info(), host_->backend(), options);
   if (plane.failure.ok() && (!plane.backend || !plane.ops)) {
     plane.failure = Internal("the GPU data plane set up nothing for " + DeviceName(device));

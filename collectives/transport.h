@@ -1,5 +1,6 @@
 // What the engine gets from collectives/: where this process sits in the job, the
-// control channel and the data-plane backends: MPI for host memory, and for GPU
+// control channel and the data-plane backends: MPI or shared memory (ranks on one
+// host, collectives/shm/) for host memory, and for GPU
 // memory the device plane that the CUDA plugin registers (collectives/device_plane.h).
 // Created from the MPI world or from a communicator the caller already has.
 #pragma once
@@ -11,6 +12,7 @@
 #include "collectives/control_channel.h"
 #include "collectives/device_ops.h"
 #include "collectives/gpu_backend.h"
+#include "collectives/host_backend.h"
 #include "common/status.h"
 
 namespace braid {
@@ -38,6 +40,15 @@ struct TransportOptions {
   double device_stall_timeout_seconds = 0.0;
   // How GPU tensors travel (BRAID_GPU_BACKEND); every rank must pass the same value.
   GpuBackend gpu_backend = GpuBackend::kAuto;
+  // Which backend carries host-memory collectives (BRAID_HOST_BACKEND); every rank
+  // must pass the same value.
+  HostBackend host_backend = HostBackend::kAuto;
+  // The engine's fusion threshold (BRAID_FUSION_THRESHOLD_BYTES): the shared-memory
+  // backend sizes its chunks from it (collectives/shm/shm_backend.h).
+  int64_t fusion_threshold_bytes = 64 << 20;
+  // Forces the shared-memory backend's slot (chunk) size in bytes; 0 chooses it
+  // (BRAID_SHM_SLOT_BYTES, for tests and tuning).
+  int64_t shm_slot_bytes = 0;
 };
 
 class Transport {

@@ -111,6 +111,18 @@ ConfigVar GpuBackendVar() {
   return var;
 }
 
+ConfigVar HostBackendVar() {
+  ConfigVar var;
+  var.info = {"BRAID_HOST_BACKEND", "enum", HostBackendName(Config().host_backend), "auto|mpi|shm",
+              "How host-memory tensors travel: mpi, shm (a shared-memory segment; every rank "
+              "must be on one host), auto (shm when every rank is on one host and there are "
+              "several, else mpi; mpi too when the segment cannot be set up)."};
+  var.apply = [](const std::string& text, Config* c) -> std::string {
+    return ParseHostBackend(text, &c->host_backend) ? "" : "is not a host backend";
+  };
+  return var;
+}
+
 const std::vector<ConfigVar>& Registry() {
   static const std::vector<ConfigVar> vars = {
       IntVar("BRAID_FUSION_THRESHOLD_BYTES", &Config::fusion_threshold_bytes, 0, int64_t{1} << 40,
@@ -133,6 +145,10 @@ const std::vector<ConfigVar>& Registry() {
       LogLevelVar(),
       TimelineVar(),
       GpuBackendVar(),
+      HostBackendVar(),
+      IntVar("BRAID_SHM_SLOT_BYTES", &Config::shm_slot_bytes, 0, int64_t{1} << 40,
+             "Chunk size of the shared-memory host backend, per rank, for tests and tuning; "
+             "0 sizes it from BRAID_FUSION_THRESHOLD_BYTES (up to 1 MiB)."),
   };
   return vars;
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "collectives/gpu_backend.h"
+#include "collectives/host_backend.h"
 #include "common/logging.h"
 #include "common/status.h"
 
@@ -31,6 +32,8 @@ struct Config {
   LogLevel log_level = LogLevel::kWarning;
   std::string timeline_path;  // empty: no timeline
   GpuBackend gpu_backend = GpuBackend::kAuto;
+  HostBackend host_backend = HostBackend::kAuto;
+  int64_t shm_slot_bytes = 0;  // 0: chosen from the fusion threshold
 };
 
 // One declared variable, as shown by `braidrun --help-env`.

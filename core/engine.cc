@@ -57,6 +57,9 @@ Status Engine::Create(const EngineOptions& options, const Config& config,
   // the job on every rank instead of failing one rank's collective.
   transport_options.device_stall_timeout_seconds = 0;
   transport_options.gpu_backend = config.gpu_backend;
+  transport_options.host_backend = config.host_backend;
+  transport_options.fusion_threshold_bytes = config.fusion_threshold_bytes;
+  transport_options.shm_slot_bytes = config.shm_slot_bytes;
   std::unique_ptr<Transport> transport;
   BRAID_RETURN_IF_ERROR(
       Guarded("the transport", [&] { return CreateTransport(transport_options, &transport); }));

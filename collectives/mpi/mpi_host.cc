@@ -5,6 +5,7 @@
 #include "collectives/mpi/mpi_backend.h"
 #include "collectives/mpi/mpi_context.h"
 #include "collectives/mpi/mpi_control.h"
+#include "collectives/shm/shm_setup.h"
 
 namespace braid {
 namespace mpi {
@@ -14,7 +15,8 @@ class MpiHostImpl : public MpiHost {
  public:
   const WorldInfo& info() const override { return context_->info(); }
   ControlChannel* control() override { return control_.get(); }
-  Backend* backend() override { return backend_.get(); }
+  // The shared-memory backend when it was chosen (BRAID_HOST_BACKEND), else MPI.
+  Backend* backend() override { return shm_ ? shm_.get() : backend_.get(); }
   [[noreturn]] void Abort(int exit_code) override {
     MPI_Abort(context_->data_comm(), exit_code);
     // MPI_Abort does not return in any MPI this runs on; if it did, this process
@@ -27,7 +29,10 @@ class MpiHostImpl : public MpiHost {
     control_.reset(new MpiControlChannel(context_->control_comm()));
     MpiBackendOptions backend_options;
     backend_options.scratch_bytes = options.host_scratch_bytes;
-    return MpiBackend::Create(context_->data_comm(), backend_options, &backend_);
+    BRAID_RETURN_IF_ERROR(MpiBackend::Create(context_->data_comm(), backend_options, &backend_));
+    // The MPI backend stays: it carries the shared-memory backend's neighbour
+    // exchanges.
+    return shm::SetUpHostBackend(options, context_->info(), control_.get(), backend_.get(), &shm_);
   }
 
  private:
@@ -35,6 +40,7 @@ class MpiHostImpl : public MpiHost {
   std::unique_ptr<MpiContext> context_;
   std::unique_ptr<MpiControlChannel> control_;
   std::unique_ptr<MpiBackend> backend_;
+  std::unique_ptr<Backend> shm_;  // destroyed before backend_, which it borrows
 };
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Everything the transport needs from MPI, behind a header that does not include
 // mpi.h (only collectives/mpi sees MPI): the communicators, where this process
-// sits, the control channel and the host backend.
+// sits, the control channel and the host backend (MPI, or shared memory when
+// BRAID_HOST_BACKEND selects it: collectives/shm/shm_setup.h).
 //
 // Threading: not thread-safe; see ControlChannel and Backend for their contracts.
 #pragma once

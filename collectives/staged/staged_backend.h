@@ -1,7 +1,9 @@
 // The host-staged device data plane: GPU buffers travel through pinned host memory
-// and the host backend (MPI). It serves GPU tensors when NCCL is not built, when
-// BRAID_GPU_BACKEND=mpi, and when several ranks share one GPU (NCCL refuses two
-// ranks of one communicator on one device).
+// and the host backend: the transport's, MPI or the shared-memory backend that
+// BRAID_HOST_BACKEND chose (collectives/shm/), which this file only sees as a
+// Backend. It serves GPU tensors when NCCL is not built, when BRAID_GPU_BACKEND=mpi,
+// and when several ranks share one GPU (NCCL refuses two ranks of one communicator
+// on one device).
 //
 // Allreduce is pipelined segment by segment (the staging pipeline, in
 // staged_pipeline.h): every segment's device-to-host copy is queued at once on a

@@ -47,6 +47,25 @@ TEST(Config, ParsesEveryType) {
   EXPECT_EQ(config.timeline_path, "/tmp/t.json");
 }
 
+// BRAID_HOST_BACKEND: auto by default, the three names, anything else refused.
+TEST(Config, HostBackend) {
+  Config config;
+  ASSERT_TRUE(LoadFrom({}, &config).ok());
+  EXPECT_EQ(config.host_backend, HostBackend::kAuto);
+  EXPECT_EQ(config.shm_slot_bytes, 0);
+  for (HostBackend b : {HostBackend::kAuto, HostBackend::kMpi, HostBackend::kShm}) {
+    ASSERT_TRUE(LoadFrom({{"BRAID_HOST_BACKEND", HostBackendName(b)}}, &config).ok());
+    EXPECT_EQ(config.host_backend, b);
+  }
+  ASSERT_TRUE(LoadFrom({{"BRAID_SHM_SLOT_BYTES", "4096"}}, &config).ok());
+  EXPECT_EQ(config.shm_slot_bytes, 4096);
+  Status st = LoadFrom({{"BRAID_HOST_BACKEND", "SHM "}}, &config);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("BRAID_HOST_BACKEND"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("auto|mpi|shm"), std::string::npos) << st.message();
+  EXPECT_FALSE(LoadFrom({{"BRAID_SHM_SLOT_BYTES", "-1"}}, &config).ok());
+}
+
 struct BadValue {
   const char* name;
   const char* value;
