@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "collectives/cpu/reduce.h"
+#include "collectives/host_checks.h"
 #include "collectives/mpi/mpi_check.h"
 
 namespace braid {
@@ -52,18 +53,7 @@ MpiBackend::MpiBackend(MPI_Comm comm, const MpiBackendOptions& options)
 }
 
 Status MpiBackend::CheckBuffer(const BufferView& buf, const char* what) const {
-  if (buf.device != kCpuDevice) {
-    return InvalidArgument(std::string(what) + ": the MPI backend handles host memory, not " +
-                           DeviceName(buf.device));
-  }
-  if (!IsValidDataType(static_cast<int32_t>(buf.dtype))) {
-    return InvalidArgument(std::string(what) + ": invalid data type");
-  }
-  if (buf.count < 0) return InvalidArgument(std::string(what) + ": negative element count");
-  if (buf.count > 0 && buf.data == nullptr) {
-    return InvalidArgument(std::string(what) + ": null data pointer");
-  }
-  return Status::OK();
+  return CheckHostBuffer(buf, what, "the MPI backend");
 }
 
 // The MPI operator for `op` on `dtype`. A float16 / bfloat16 average has none: it
@@ -162,10 +152,7 @@ Status MpiBackend::BroadcastPieces(char* data, int64_t count, DataType dtype, in
 
 Status MpiBackend::Broadcast(const BufferView& buf, int root) {
   BRAID_RETURN_IF_ERROR(CheckBuffer(buf, "broadcast"));
-  if (root < 0 || root >= size_) {
-    return InvalidArgument("broadcast: root " + std::to_string(root) + " outside [0, " +
-                           std::to_string(size_) + ")");
-  }
+  BRAID_RETURN_IF_ERROR(CheckBroadcastRoot(root, size_));
   return BroadcastPieces(static_cast<char*>(buf.data), buf.count, buf.dtype, root);
 }
 
@@ -173,25 +160,7 @@ Status MpiBackend::CheckAllgatherv(const BufferView& send, const BufferView& rec
                                    const std::vector<int64_t>& counts) const {
   BRAID_RETURN_IF_ERROR(CheckBuffer(send, "allgatherv send"));
   BRAID_RETURN_IF_ERROR(CheckBuffer(recv, "allgatherv recv"));
-  if (static_cast<int>(counts.size()) != size_) {
-    return InvalidArgument("allgatherv: " + std::to_string(counts.size()) + " counts for " +
-                           std::to_string(size_) + " ranks");
-  }
-  if (send.dtype != recv.dtype) return InvalidArgument("allgatherv: send and recv dtypes differ");
-  if (counts[rank_] != send.count) {
-    return InvalidArgument("allgatherv: send holds " + std::to_string(send.count) +
-                           " elements, counts[rank] says " + std::to_string(counts[rank_]));
-  }
-  int64_t total = 0;
-  for (int64_t c : counts) {
-    if (c < 0) return InvalidArgument("allgatherv: negative count");
-    total += c;
-  }
-  if (recv.count != total) {
-    return InvalidArgument("allgatherv: recv holds " + std::to_string(recv.count) +
-                           " elements, counts sum to " + std::to_string(total));
-  }
-  return Status::OK();
+  return CheckAllgathervCounts(send, recv, counts, rank_, size_);
 }
 
 Status MpiBackend::Allgatherv(const BufferView& send, const BufferView& recv,

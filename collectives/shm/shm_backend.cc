@@ -6,6 +6,8 @@
 #include <cstring>
 #include <string>
 
+#include "collectives/host_checks.h"
+
 namespace braid {
 namespace shm {
 
@@ -34,18 +36,7 @@ Status ShmBackend::Step() {
 
 Status ShmBackend::CheckBuffer(const BufferView& buf, const char* what) const {
   if (!broken_.ok()) return broken_;
-  if (buf.device != kCpuDevice) {
-    return InvalidArgument(std::string(what) + ": the shm backend handles host memory, not " +
-                           DeviceName(buf.device));
-  }
-  if (!IsValidDataType(static_cast<int32_t>(buf.dtype))) {
-    return InvalidArgument(std::string(what) + ": invalid data type");
-  }
-  if (buf.count < 0) return InvalidArgument(std::string(what) + ": negative element count");
-  if (buf.count > 0 && buf.data == nullptr) {
-    return InvalidArgument(std::string(what) + ": null data pointer");
-  }
-  return Status::OK();
+  return CheckHostBuffer(buf, what, "the shm backend");
 }
 
 // The ops of the MPI backend: sum, min, max, product for every dtype, and the
@@ -62,10 +53,7 @@ Status ShmBackend::CheckOp(DataType dtype, ReduceOp op) const {
 
 Status ShmBackend::Broadcast(const BufferView& buf, int root) {
   BRAID_RETURN_IF_ERROR(CheckBuffer(buf, "broadcast"));
-  if (root < 0 || root >= size_) {
-    return InvalidArgument("broadcast: root " + std::to_string(root) + " outside [0, " +
-                           std::to_string(size_) + ")");
-  }
+  BRAID_RETURN_IF_ERROR(CheckBroadcastRoot(root, size_));
   char* data = static_cast<char*>(buf.data);
   const int64_t bytes = buf.bytes();
   // The whole half of the segment carries each step: nobody else writes during a
@@ -85,25 +73,7 @@ Status ShmBackend::CheckAllgatherv(const BufferView& send, const BufferView& rec
                                    const std::vector<int64_t>& counts) const {
   BRAID_RETURN_IF_ERROR(CheckBuffer(send, "allgatherv send"));
   BRAID_RETURN_IF_ERROR(CheckBuffer(recv, "allgatherv recv"));
-  if (static_cast<int>(counts.size()) != size_) {
-    return InvalidArgument("allgatherv: " + std::to_string(counts.size()) + " counts for " +
-                           std::to_string(size_) + " ranks");
-  }
-  if (send.dtype != recv.dtype) return InvalidArgument("allgatherv: send and recv dtypes differ");
-  if (counts[rank_] != send.count) {
-    return InvalidArgument("allgatherv: send holds " + std::to_string(send.count) +
-                           " elements, counts[rank] says " + std::to_string(counts[rank_]));
-  }
-  int64_t total = 0;
-  for (int64_t c : counts) {
-    if (c < 0) return InvalidArgument("allgatherv: negative count");
-    total += c;
-  }
-  if (recv.count != total) {
-    return InvalidArgument("allgatherv: recv holds " + std::to_string(recv.count) +
-                           " elements, counts sum to " + std::to_string(total));
-  }
-  return Status::OK();
+  return CheckAllgathervCounts(send, recv, counts, rank_, size_);
 }
 
 // Every rank's block in slot-sized rounds: each rank copies the next slot of its

@@ -19,32 +19,14 @@
 #include "braid/braid.h"
 #include "core/engine.h"
 #include "core/stage_times.h"
+#include "tests/mpi/engine_test_util.h"
 
 namespace braid {
 namespace {
 
-int WorldRank() {
-  int r = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &r);
-  return r;
-}
-
-int WorldSize() {
-  int n = 0;
-  MPI_Comm_size(MPI_COMM_WORLD, &n);
-  return n;
-}
-
-Request SumOf(const std::string& name, std::vector<float>* data) {
-  Request r;
-  r.meta.name = name;
-  r.meta.collective = Collective::kAllreduce;
-  r.meta.dtype = DataType::kFloat32;
-  r.meta.op = ReduceOp::kSum;
-  r.meta.shape = {static_cast<int64_t>(data->size())};
-  r.input = r.output = data->data();
-  return r;
-}
+using engine_test::AllreduceOf;
+using engine_test::WorldRank;
+using engine_test::WorldSize;
 
 // sum over ranks r of (r + 1) * v
 float RankWeightedSum(float v) {
@@ -83,7 +65,7 @@ TEST(EngineDrivers, CallerRunsTheRoundsItWaitsFor) {
   for (int step = 0; step < 500; ++step) {
     for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((rank + 1) * (step + i));
     std::shared_ptr<Handle> h;
-    ASSERT_TRUE(engine->Enqueue(SumOf("step", &x), &h).ok());
+    ASSERT_TRUE(engine->Enqueue(AllreduceOf("step", &x), &h).ok());
     ASSERT_TRUE(h->Wait().ok());
     for (size_t i = 0; i < x.size(); ++i)
       ASSERT_EQ(x[i], RankWeightedSum(static_cast<float>(step + i))) << "step " << step;
@@ -103,12 +85,12 @@ TEST(EngineDrivers, WorkNobodyWaitsForCompletes) {
   for (int step = 0; step < 100; ++step) {
     x.assign(3, static_cast<float>(rank + 1));
     std::shared_ptr<Handle> h;
-    ASSERT_TRUE(engine->Enqueue(SumOf("warm", &x), &h).ok());
+    ASSERT_TRUE(engine->Enqueue(AllreduceOf("warm", &x), &h).ok());
     ASSERT_TRUE(h->Wait().ok());
   }
   std::vector<float> y(7, static_cast<float>(rank + 1));
   std::shared_ptr<Handle> h;
-  ASSERT_TRUE(engine->Enqueue(SumOf("unwaited", &y), &h).ok());
+  ASSERT_TRUE(engine->Enqueue(AllreduceOf("unwaited", &y), &h).ok());
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (!h->Poll() && std::chrono::steady_clock::now() < give_up)
     std::this_thread::sleep_for(std::chrono::microseconds(200));
@@ -133,7 +115,8 @@ TEST(EngineDrivers, ManyWaitingThreads) {
       for (int step = 0; step < kSteps; ++step) {
         x.assign(x.size(), static_cast<float>((rank + 1) * (t + step)));
         std::shared_ptr<Handle> h;
-        if (!engine->Enqueue(SumOf("thread" + std::to_string(t), &x), &h).ok() || !h->Wait().ok()) {
+        if (!engine->Enqueue(AllreduceOf("thread" + std::to_string(t), &x), &h).ok() ||
+            !h->Wait().ok()) {
           ++wrong;
           continue;
         }
@@ -157,7 +140,7 @@ TEST(EngineDrivers, ShutdownReachesACallerInARound) {
   std::vector<float> x(2, 1.0f);
   if (rank == 0) {
     std::shared_ptr<Handle> h;
-    ASSERT_TRUE(engine->Enqueue(SumOf("alone", &x), &h).ok());
+    ASSERT_TRUE(engine->Enqueue(AllreduceOf("alone", &x), &h).ok());
     std::thread stopper([&] {
       std::this_thread::sleep_for(std::chrono::milliseconds(300));
       engine->Shutdown();
@@ -184,7 +167,7 @@ TEST(EngineDrivers, StageTimesCountEveryRequest) {
   for (int step = 0; step < kOps; ++step) {
     x.assign(x.size(), static_cast<float>(rank));
     std::shared_ptr<Handle> h;
-    ASSERT_TRUE(engine->Enqueue(SumOf("staged", &x), &h).ok());
+    ASSERT_TRUE(engine->Enqueue(AllreduceOf("staged", &x), &h).ok());
     ASSERT_TRUE(h->Wait().ok());
   }
   for (Stage s : {Stage::kSubmit, Stage::kHandoff, Stage::kNegotiate, Stage::kExecute}) {

@@ -15,21 +15,14 @@
 #include <vector>
 
 #include "core/engine.h"
+#include "tests/mpi/engine_test_util.h"
 
 namespace braid {
 namespace {
 
-int WorldRank() {
-  int r = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &r);
-  return r;
-}
-
-int WorldSize() {
-  int n = 0;
-  MPI_Comm_size(MPI_COMM_WORLD, &n);
-  return n;
-}
+using engine_test::AllreduceOf;
+using engine_test::WorldRank;
+using engine_test::WorldSize;
 
 // A short stall timeout, so that an unanswered name fails quickly.
 Config ShortTimeout() {
@@ -38,17 +31,6 @@ Config ShortTimeout() {
   config.stall_timeout_seconds = 1.0;
   config.idle_cycle_time_ms = 5;
   return config;
-}
-
-Request AllreduceOf(const std::string& name, std::vector<float>* data) {
-  Request r;
-  r.meta.name = name;
-  r.meta.collective = Collective::kAllreduce;
-  r.meta.dtype = DataType::kFloat32;
-  r.meta.op = ReduceOp::kSum;
-  r.meta.shape = {static_cast<int64_t>(data->size())};
-  r.input = r.output = data->data();
-  return r;
 }
 
 bool AnswersWithError(const std::vector<Response>& agreed, const std::string& name) {
