@@ -137,7 +137,7 @@ def test_a_tensor_one_rank_never_submits_times_out_by_name(tmp_path):
                 braid.allreduce(np.ones(8, np.float32), name="lonely.grad")
                 print("UNEXPECTED: completed", flush=True)
             except braid.BraidTimeoutError as e:
-                print("TIMEOUT:", e, flush=True)
+                print(f"TIMEOUT: {e}", flush=True)  # one write: ranks interleave writes
         else:
             time.sleep(5)  # busy elsewhere past the timeout; its engine runs on
         braid.barrier()  # the job goes on afterwards
@@ -225,7 +225,7 @@ def test_an_op_after_shutdown_is_an_invalid_argument_not_a_crash(tmp_path):
                 print("UNEXPECTED: no error", flush=True)
             except braid.BraidInvalidArgument as e:
                 assert isinstance(e, ValueError)  # as Horovod raises
-                print("REFUSED:", e, flush=True)
+                print(f"REFUSED: {e}", flush=True)  # one write: ranks interleave writes
         """
     job = run_job(tmp_path, body)
     assert job.returncode == 0, job
