@@ -8,6 +8,12 @@
 
 namespace braid {
 namespace shm {
+namespace {
+
+// Bytes of this rank's slice combined before they are copied to its slot.
+constexpr int64_t kCombineBlockBytes = 16 << 10;
+
+}  // namespace
 
 // 16-bit sums and products at three ranks or more (at two, one combination is one
 // rounding already), and 16-bit averages, which are scaled before they are
@@ -96,11 +102,17 @@ void ShmBackend::ReduceOwnSlice(int half, int64_t first, int64_t begin, int64_t 
   if (end <= begin) return;
   const int64_t elem = static_cast<int64_t>(DataTypeSize(dtype));
   char* slot = segment_->Slot(half, rank_);
+  // A block at a time, so that the copy reads what the combination just wrote
+  // from the first-level cache.
+  const int64_t block = std::max<int64_t>(elem, kCombineBlockBytes / elem * elem);
   spans_.ForEach((first + begin) * elem, (end - begin) * elem,
                  [&](char* mine, int64_t done, int64_t bytes) {
-                   const int64_t offset = begin * elem + done;
-                   CombineWithOthers(half, offset, mine, bytes / elem, dtype, op);
-                   std::memcpy(slot + offset, mine, static_cast<size_t>(bytes));
+                   for (int64_t at = 0; at < bytes; at += block) {
+                     const int64_t n = std::min(block, bytes - at);
+                     const int64_t offset = begin * elem + done + at;
+                     CombineWithOthers(half, offset, mine + at, n / elem, dtype, op);
+                     std::memcpy(slot + offset, mine + at, static_cast<size_t>(n));
+                   }
                  });
 }
 
