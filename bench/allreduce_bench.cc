@@ -15,23 +15,6 @@
 namespace bench {
 namespace {
 
-// Rank 0's engine time per call by stage over the timed calls of one size
-// (core/stage_times.h): the mean per request, and for the wake the mean per wait
-// that blocked and how many did.
-void PrintStages(int64_t bytes) {
-  static const char* const kNames[] = {"submit", "handoff", "negotiate", "execute", "wake"};
-  std::printf("# stages %lld B (rank 0, us per call):", static_cast<long long>(bytes));
-  for (int s = 0; s <= BRAID_STAGE_WAKE; ++s) {
-    int64_t count = 0;
-    double total_us = 0;
-    braid_stage_times(s, &count, &total_us);
-    std::printf(" %s %.2f", kNames[s], count > 0 ? total_us / static_cast<double>(count) : 0.0);
-    if (s == BRAID_STAGE_WAKE) std::printf(" (%lld blocked)", static_cast<long long>(count));
-  }
-  std::printf("\n");
-  std::fflush(stdout);
-}
-
 class AllreduceSweep {
  public:
   explicit AllreduceSweep(const Context& c, int64_t max_count)
@@ -80,7 +63,7 @@ Row AllreduceSweep::Measure(int64_t count) {
        [&](int64_t i) { return pattern_.TimingValue(c_.rank, i); });
   if (o.stages) braid_reset_stats();
   const std::vector<Measured> m = MeasureSweep(c_, raw, engine);
-  if (o.stages && c_.rank == 0) PrintStages(bytes);
+  if (o.stages && c_.rank == 0) PrintStages(std::to_string(bytes) + " B");
 
   const double factor = BusFactor(Collective::kAllreduce, c_.ranks);
   Row row;

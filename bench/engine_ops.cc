@@ -97,4 +97,18 @@ void EngineAllgather(const std::string& name, const void* input, int64_t count, 
   braid_handle_free(handle);
 }
 
+void PrintStages(const std::string& label) {
+  static const char* const kNames[] = {"submit", "handoff", "negotiate", "execute", "wake"};
+  std::printf("# stages %s (rank 0, us per call):", label.c_str());
+  for (int s = 0; s <= BRAID_STAGE_WAKE; ++s) {
+    int64_t count = 0;
+    double total_us = 0;
+    braid_stage_times(s, &count, &total_us);
+    std::printf(" %s %.2f", kNames[s], count > 0 ? total_us / static_cast<double>(count) : 0.0);
+    if (s == BRAID_STAGE_WAKE) std::printf(" (%lld blocked)", static_cast<long long>(count));
+  }
+  std::printf("\n");
+  std::fflush(stdout);
+}
+
 }  // namespace bench

@@ -49,6 +49,12 @@ using OutputCheck = std::function<void(const void* data, int64_t count)>;
 void EngineAllgather(const std::string& name, const void* input, int64_t count, int dtype,
                      const Placement& where, const OutputCheck& check = nullptr);
 
+// Prints "# stages <label> (rank 0, us per call): ..." with the engine's time per
+// request by stage since the last braid_reset_stats (core/stage_times.h): the
+// mean per request, and for the wake the mean per wait that blocked and how many
+// did.
+void PrintStages(const std::string& label);
+
 }  // namespace bench
 
 #endif  // BRAID_BENCH_ENGINE_OPS_H_

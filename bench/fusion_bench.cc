@@ -5,7 +5,10 @@
 // consecutive slices of one buffer (host or device memory); names are
 // "bench.fusion.<k>". With the staged raw path, the one host MPI_Allreduce of K*S
 // bytes without the copies is timed as well.
+#include <cstdio>
 #include <string>
+
+#include "braid/braid.h"
 
 #include "bench.h"
 #include "buffer.h"
@@ -31,6 +34,7 @@ class FusionCase {
  private:
   char* Slice(int k) const { return buffer_.data() + k * count_ * dtype_.size; }
   int64_t total() const { return count_ * tensors_; }
+  int64_t row_tensor_bytes() const { return count_ * static_cast<int64_t>(dtype_.size); }
 
   // All tensors submitted, then all waited for, then the stream synchronised.
   void Engine() const {
@@ -46,6 +50,16 @@ class FusionCase {
     for (int k = 0; k < tensors_; ++k) c_.raw.Allreduce(Slice(k), count_);
   }
   void RawOne() const { c_.raw.Allreduce(buffer_.data(), total()); }
+
+  // How many collectives (fused groups) one call of K tensors became, on average.
+  void PrintGroupsPerCall() const {
+    int64_t requests = 0, groups = 0;
+    double unused = 0;
+    braid_stage_times(BRAID_STAGE_SUBMIT, &requests, &unused);
+    braid_stats(BRAID_ALLREDUCE, &groups, nullptr);
+    const double calls = static_cast<double>(requests) / tensors_;
+    std::printf("# groups per call (rank 0): %.2f\n", calls > 0 ? groups / calls : 0.0);
+  }
 
   // Fills every slice, runs `path` once and counts the wrong elements of all.
   template <class F>
@@ -82,7 +96,12 @@ Row FusionCase::Measure() {
   RawPath* host = c_.raw.host_only();
   if (host != nullptr)
     paths.push_back({"raw one, host only", [&] { host->Allreduce(nullptr, total()); }});
+  if (c_.options.stages) braid_reset_stats();
   const std::vector<Measured> m = MeasurePaths(c_.comm, c_.options, paths);
+  if (c_.options.stages && c_.rank == 0) {
+    PrintStages(std::to_string(tensors_) + " x " + std::to_string(row_tensor_bytes()) + " B");
+    PrintGroupsPerCall();
+  }
 
   const int64_t bytes = total() * static_cast<int64_t>(dtype_.size);
   const double factor = BusFactor(Collective::kAllreduce, c_.ranks);
