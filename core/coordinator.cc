@@ -23,6 +23,10 @@ constexpr int kQuietPollUs = 1000;
 // ...and the queue goes back to waking it when no caller has run a round for this
 // long, or when it finds such work.
 constexpr int kQuietEndUs = 2000;
+// A round waits until requests have stopped arriving for this long (at most
+// kBurstMostUs) when several are waiting (TensorQueue::WaitForBurstEnd).
+constexpr int kBurstGapUs = 20;
+constexpr int kBurstMostUs = 500;
 
 Clock::duration Millis(double ms) {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double, std::milli>(ms));
@@ -179,6 +183,8 @@ Status Coordinator::RunRounds() {
     lock.unlock();
     // Sleep until new work arrives or the cycle deadline passes.
     queue_->WaitForWork(WakeTime(schedule), schedule.spin_until);
+    queue_->WaitForBurstEnd(std::chrono::microseconds(kBurstGapUs),
+                            std::chrono::microseconds(kBurstMostUs));
     lock.lock();
     if (!deferred_.empty()) {
       std::vector<Response> responses = std::move(deferred_);

@@ -85,10 +85,11 @@ void Executor::Collect(const std::vector<Response>& responses, const FusionGroup
                        std::unordered_map<std::string, Clock::time_point>* negotiation_start,
                        TensorQueue* queue, bool joined, Group* group) {
   const Clock::time_point now = Clock::now();
+  queue->TakeGroup(responses, fusion.first, fusion.count, &taken_requests_, &taken_);
   for (size_t i = fusion.first; i < fusion.first + fusion.count; ++i) {
     const Response& response = responses[i];
-    Request r;
-    if (!queue->Take(response.meta.name, &r)) {
+    Request& r = taken_requests_[i - fusion.first];
+    if (!taken_[i - fusion.first]) {
       if (response.is_error()) continue;
       if (joined) {
         group->stand_ins.push_back(&response);

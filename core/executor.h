@@ -113,6 +113,10 @@ class Executor {
   Watchdog* watchdog_;
   PrefaultedBuffer fusion_buffer_;
   std::shared_ptr<BufferPool> output_pool_;
+  // Collect's requests for the group at hand, taken under one lock, and which of
+  // the group's names this rank had pending.
+  std::vector<Request> taken_requests_;
+  std::vector<char> taken_;
   // Whether the first GPU group has set up this rank's device plane, and its GPU.
   bool device_plane_set_up_ = false;
   int plane_device_ = kCpuDevice;

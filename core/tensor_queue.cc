@@ -22,6 +22,8 @@ Status TensorQueue::Add(Request request) {
                         "' is already in flight; wait for it before reusing the name");
     }
     fresh_.push_back(request.meta);
+    fresh_count_.store(fresh_.size(), std::memory_order_relaxed);
+    last_add_.store(request.enqueued_at.time_since_epoch().count(), std::memory_order_relaxed);
     pending_.emplace(std::move(name), Pending{std::move(request), false});
     work_.store(true, std::memory_order_release);
     // A second request before the first was taken: the caller is not waiting for
@@ -37,6 +39,7 @@ std::vector<RequestMeta> TensorQueue::TakeNew() {
   std::lock_guard<std::mutex> lock(mutex_);
   std::vector<RequestMeta> out;
   out.swap(fresh_);
+  fresh_count_.store(0, std::memory_order_relaxed);
   work_.store(woken_, std::memory_order_relaxed);
   const Clock::time_point now = Clock::now();
   for (const RequestMeta& meta : out) {
@@ -50,6 +53,20 @@ std::vector<RequestMeta> TensorQueue::TakeNew() {
 
 bool TensorQueue::Take(const std::string& name, Request* request) {
   std::lock_guard<std::mutex> lock(mutex_);
+  return TakeLocked(name, request);
+}
+
+void TensorQueue::TakeGroup(const std::vector<Response>& responses, size_t first, size_t count,
+                            std::vector<Request>* requests, std::vector<char>* taken) {
+  requests->resize(count);
+  taken->assign(count, 0);
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (size_t i = 0; i < count; ++i) {
+    (*taken)[i] = TakeLocked(responses[first + i].meta.name, &(*requests)[i]) ? 1 : 0;
+  }
+}
+
+bool TensorQueue::TakeLocked(const std::string& name, Request* request) {
   auto it = pending_.find(name);
   if (it == pending_.end() || !it->second.negotiating) return false;
   *request = std::move(it->second.request);
@@ -66,6 +83,17 @@ void TensorQueue::WaitForWork(Clock::time_point deadline, Clock::time_point spin
   work_cv_.wait_until(lock, deadline, [this] { return !fresh_.empty() || woken_; });
   woken_ = false;
   work_.store(!fresh_.empty(), std::memory_order_relaxed);
+}
+
+void TensorQueue::WaitForBurstEnd(Clock::duration gap, Clock::duration most) const {
+  if (fresh_count_.load(std::memory_order_relaxed) < 2) return;
+  const Clock::time_point until = Clock::now() + most;
+  while (true) {
+    const Clock::time_point now = Clock::now();
+    const Clock::time_point last{Clock::duration(last_add_.load(std::memory_order_relaxed))};
+    if (now - last >= gap || now >= until) return;
+    std::this_thread::yield();
+  }
 }
 
 void TensorQueue::Notify() {

@@ -34,6 +34,11 @@ class TensorQueue {
   // after a round started was never negotiated: an answer in that round for the
   // same name (a stall timeout, a join's stand-in) is not its answer.
   bool Take(const std::string& name, Request* request);
+  // Take for the names of responses[first, first + count) under one lock (a fused
+  // group): (*taken)[i] says whether (*requests)[i] holds the request named by
+  // responses[first + i].
+  void TakeGroup(const std::vector<Response>& responses, size_t first, size_t count,
+                 std::vector<Request>* requests, std::vector<char>* taken);
 
   // Sleeps until a request is added, Wake() is called or `deadline` passes.
   // Returns at once if new requests are waiting. Until `spin_until` it polls
@@ -42,6 +47,12 @@ class TensorQueue {
   // a sleeping thread takes several to wake.
   void WaitForWork(Clock::time_point deadline, Clock::time_point spin_until = {});
   void Wake();
+  // Returns once no request has been added for `gap`, or after `most`; at once
+  // when fewer than two requests wait. A burst of requests (a loop that submits
+  // many tensors, a framework that submits a model's gradients together) is then
+  // taken into one round instead of a round per few tensors, each fighting the
+  // submitting thread for the queue's lock.
+  void WaitForBurstEnd(Clock::duration gap, Clock::duration most) const;
   // Quiet: Add() does not wake the coordinator thread, because the callers that
   // wait run the rounds themselves (core/coordinator.h) and the coordinator thread
   // looks at the queue every little while anyway. A second request added before
@@ -60,6 +71,8 @@ class TensorQueue {
   size_t pending() const;
 
  private:
+  bool TakeLocked(const std::string& name, Request* request);
+
   mutable std::mutex mutex_;
   std::condition_variable work_cv_;
   struct Pending {
@@ -72,6 +85,9 @@ class TensorQueue {
   // fresh_ is non-empty or woken_ is set: read without the lock while polling.
   std::atomic<bool> work_{false};
   std::atomic<bool> quiet_{false};
+  // Requests in fresh_, and when the last one was added (Clock ticks).
+  std::atomic<size_t> fresh_count_{0};
+  std::atomic<Clock::rep> last_add_{0};
   bool closed_ = false;
 };
 
