@@ -2,6 +2,10 @@
 // coordinator has taken it into negotiation.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <thread>
+
 #include "core/tensor_queue.h"
 
 namespace braid {
@@ -12,7 +16,18 @@ Request Named(const std::string& name) {
   r.meta.name = name;
   r.meta.shape = {1};
   r.handle = std::make_shared<Handle>();
+  r.enqueued_at = Clock::now();
   return r;
+}
+
+Response Answer(const std::string& name) {
+  Response r;
+  r.meta.name = name;
+  return r;
+}
+
+double MillisSince(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
 
 TEST(TensorQueue, TakesOnlyRequestsTakenIntoNegotiation) {
@@ -57,6 +72,59 @@ TEST(TensorQueue, CloseFailsEveryPendingRequest) {
   Status refused = queue.Add(Named("c"));
   EXPECT_EQ(refused.code(), StatusCode::kAborted);
   EXPECT_NE(refused.message().find("init again"), std::string::npos) << refused.message();
+}
+
+TEST(TensorQueue, TakeGroupTakesTheNegotiatedNamesOfTheGroup) {
+  TensorQueue queue;
+  ASSERT_TRUE(queue.Add(Named("a")).ok());
+  ASSERT_TRUE(queue.Add(Named("b")).ok());
+  queue.TakeNew();
+  ASSERT_TRUE(queue.Add(Named("late")).ok());  // not negotiated yet
+  const std::vector<Response> responses = {Answer("x"), Answer("a"), Answer("missing"),
+                                           Answer("late"), Answer("b")};
+  std::vector<Request> requests;
+  std::vector<char> taken;
+  queue.TakeGroup(responses, 1, 4, &requests, &taken);
+  ASSERT_EQ(taken.size(), 4u);
+  EXPECT_EQ(taken, (std::vector<char>{1, 0, 0, 1}));
+  EXPECT_EQ(requests[0].meta.name, "a");
+  EXPECT_EQ(requests[3].meta.name, "b");
+  EXPECT_EQ(queue.pending(), 1u) << "only 'late' is left";
+}
+
+TEST(TensorQueue, ABurstEndsWhenRequestsStopComing) {
+  TensorQueue queue;
+  // One request is no burst: no wait, however long the gap.
+  ASSERT_TRUE(queue.Add(Named("one")).ok());
+  Clock::time_point start = Clock::now();
+  queue.WaitForBurstEnd(std::chrono::seconds(30), std::chrono::seconds(30));
+  EXPECT_LT(MillisSince(start), 10000.0);
+  // Two: the wait lasts until the gap has passed since the last one.
+  ASSERT_TRUE(queue.Add(Named("two")).ok());
+  const Clock::time_point added = Clock::now();
+  queue.WaitForBurstEnd(std::chrono::milliseconds(50), std::chrono::seconds(30));
+  EXPECT_GE(MillisSince(added), 50.0);
+}
+
+TEST(TensorQueue, ABurstThatGoesOnIsCutAfterTheLongestWait) {
+  TensorQueue queue;
+  ASSERT_TRUE(queue.Add(Named("first")).ok());
+  std::atomic<bool> stop{false};
+  std::thread producer([&] {
+    for (int i = 0; !stop.load(); ++i) {
+      ASSERT_TRUE(queue.Add(Named("r" + std::to_string(i))).ok());
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const Clock::time_point start = Clock::now();
+  // The gap never passes while the producer runs: the wait ends at `most`.
+  queue.WaitForBurstEnd(std::chrono::seconds(30), std::chrono::milliseconds(100));
+  const double waited = MillisSince(start);
+  stop = true;
+  producer.join();
+  EXPECT_GE(waited, 100.0);
+  EXPECT_LT(waited, 20000.0);
 }
 
 }  // namespace
