@@ -120,7 +120,8 @@ Status MpiBackend::AllreduceMany(const std::vector<BufferView>& buffers, ReduceO
   }
   MPI_Op mpi_op;  // validates `op` before the ring, which has no MPI op to reject it
   if (!buffers.empty()) BRAID_RETURN_IF_ERROR(CheckOp(buffers[0].dtype, op, &mpi_op));
-  if (buffers.empty() || size_ == 1 || total < RingThreshold(buffers[0].dtype, op)) {
+  if (size_ == 1) return Status::OK();  // every op of one contribution is that contribution
+  if (buffers.empty() || total < RingThreshold(buffers[0].dtype, op)) {
     return Backend::AllreduceMany(buffers, op, staging);
   }
   pieces_.clear();
