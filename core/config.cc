@@ -148,7 +148,7 @@ const std::vector<ConfigVar>& Registry() {
       HostBackendVar(),
       IntVar("BRAID_SHM_SLOT_BYTES", &Config::shm_slot_bytes, 0, int64_t{1} << 40,
              "Chunk size of the shared-memory host backend, per rank, for tests and tuning; "
-             "0 sizes it from BRAID_FUSION_THRESHOLD_BYTES (up to 1 MiB)."),
+             "0 sizes it from BRAID_FUSION_THRESHOLD_BYTES (up to 2 MiB)."),
   };
   return vars;
 }

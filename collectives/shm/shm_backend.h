@@ -44,10 +44,11 @@
 namespace braid {
 namespace shm {
 
-// Upper bound of a rank's slot, i.e. of a chunk: 1 MiB chunks measured best at
-// 2 ranks on this 2-core host (docs/shm.md); smaller ones pay more steps per
-// byte, larger ones fall out of L2 between the copy in and the copy out.
-constexpr int64_t kMaxSlotBytes = 1 << 20;
+// Upper bound of a rank's slot, i.e. of a chunk: 2 MiB chunks measured best at
+// 2 ranks on a 2-core host with 2 MiB of L2 per core (docs/shm.md); smaller ones
+// pay more steps per byte, larger ones fall out of L2 between the copy in and
+// the copy out.
+constexpr int64_t kMaxSlotBytes = 2 << 20;
 constexpr int64_t kMinSlotBytes = 64 << 10;
 
 // The slot size for `ranks` ranks and a fusion buffer of `fusion_bytes`: a
