@@ -82,7 +82,19 @@ def load_batches(args, count):
     return list(data.batches(x, y, indices[:count * args.batch_size], args.batch_size))
 
 
-class BraidPath:
+class TrainingPath:
+    """One training step of `self.model` with `self.opt`; the paths differ in how
+    the gradients are averaged (DDP during backward, braid's optimizer in step())."""
+
+    def step(self, xb, yb):
+        self.opt.zero_grad()
+        loss = F.cross_entropy(self.model(xb), yb)
+        loss.backward()
+        self.opt.step()
+        return loss
+
+
+class BraidPath(TrainingPath):
     name = "braid DistributedOptimizer"
 
     def __init__(self, args, initial, overlap=None):
@@ -96,13 +108,6 @@ class BraidPath:
                                             compression=compression, op=hvd.Average,
                                             overlap=overlap)
 
-    def step(self, xb, yb):
-        self.opt.zero_grad()
-        loss = F.cross_entropy(self.model(xb), yb)
-        loss.backward()
-        self.opt.step()
-        return loss
-
 
 class BraidOverlapPath(BraidPath):
     """braid with overlap=True: every gradient's allreduce submitted from its hook
@@ -114,7 +119,7 @@ class BraidOverlapPath(BraidPath):
         super().__init__(args, initial, overlap=True)
 
 
-class DDPPath:
+class DDPPath(TrainingPath):
     name = "torch DDP (gloo)"
 
     def __init__(self, args, initial):
@@ -125,13 +130,7 @@ class DDPPath:
             from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
             self.model.register_comm_hook(None, default_hooks.fp16_compress_hook)
         self.opt = torch.optim.SGD(self.model.parameters(), lr=args.lr * hvd.size(), momentum=0.9)
-
-    def step(self, xb, yb):
-        self.opt.zero_grad()
-        loss = F.cross_entropy(self.model(xb), yb)
-        loss.backward()  # DDP averages the gradients during backward
-        self.opt.step()
-        return loss
+        # DDP averages the gradients during backward.
 
 
 def run_steps(path, batches, start, count):
@@ -158,7 +157,7 @@ def summary(step_s):
     return {"median_ms": statistics.median(ms), "p10_ms": q[0], "p90_ms": q[-1], "steps": len(ms)}
 
 
-class LocalPath:
+class LocalPath(TrainingPath):
     """The same step without any communication (a reference: what the step costs
     in compute alone on this machine, with both ranks computing at once)."""
 
@@ -168,13 +167,6 @@ class LocalPath:
         self.model = data.make_model()
         self.model.load_state_dict(initial)
         self.opt = torch.optim.SGD(self.model.parameters(), lr=args.lr * hvd.size(), momentum=0.9)
-
-    def step(self, xb, yb):
-        self.opt.zero_grad()
-        loss = F.cross_entropy(self.model(xb), yb)
-        loss.backward()
-        self.opt.step()
-        return loss
 
 
 def compare(args, path_classes=(BraidPath, DDPPath)):

@@ -48,4 +48,12 @@ Status CheckAllgathervCounts(const BufferView& send, const BufferView& recv,
   return Status::OK();
 }
 
+Status CheckHostAllgatherv(const BufferView& send, const BufferView& recv,
+                           const std::vector<int64_t>& counts, int rank, int size,
+                           const char* backend) {
+  BRAID_RETURN_IF_ERROR(CheckHostBuffer(send, "allgatherv send", backend));
+  BRAID_RETURN_IF_ERROR(CheckHostBuffer(recv, "allgatherv recv", backend));
+  return CheckAllgathervCounts(send, recv, counts, rank, size);
+}
+
 }  // namespace braid

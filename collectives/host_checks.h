@@ -25,4 +25,9 @@ Status CheckBroadcastRoot(int root, int size);
 Status CheckAllgathervCounts(const BufferView& send, const BufferView& recv,
                              const std::vector<int64_t>& counts, int rank, int size);
 
+// Both buffers (CheckHostBuffer), then the counts (CheckAllgathervCounts).
+Status CheckHostAllgatherv(const BufferView& send, const BufferView& recv,
+                           const std::vector<int64_t>& counts, int rank, int size,
+                           const char* backend);
+
 }  // namespace braid

@@ -157,16 +157,9 @@ Status MpiBackend::Broadcast(const BufferView& buf, int root) {
   return BroadcastPieces(static_cast<char*>(buf.data), buf.count, buf.dtype, root);
 }
 
-Status MpiBackend::CheckAllgatherv(const BufferView& send, const BufferView& recv,
-                                   const std::vector<int64_t>& counts) const {
-  BRAID_RETURN_IF_ERROR(CheckBuffer(send, "allgatherv send"));
-  BRAID_RETURN_IF_ERROR(CheckBuffer(recv, "allgatherv recv"));
-  return CheckAllgathervCounts(send, recv, counts, rank_, size_);
-}
-
 Status MpiBackend::Allgatherv(const BufferView& send, const BufferView& recv,
                               const std::vector<int64_t>& counts) {
-  BRAID_RETURN_IF_ERROR(CheckAllgatherv(send, recv, counts));
+  BRAID_RETURN_IF_ERROR(CheckHostAllgatherv(send, recv, counts, rank_, size_, "the MPI backend"));
   // MPI takes int counts and displacements; every rank sees the same counts, so
   // every rank makes the same choice of path.
   const int64_t limit = options_.max_piece_elements;

@@ -91,8 +91,6 @@ class MpiBackend : public Backend {
  private:
   MpiBackend(MPI_Comm comm, const MpiBackendOptions& options);
   Status CheckBuffer(const BufferView& buf, const char* what) const;
-  Status CheckAllgatherv(const BufferView& send, const BufferView& recv,
-                         const std::vector<int64_t>& counts) const;
   Status AllreduceWithMpi(const BufferView& buf, MPI_Op mpi_op);
   Status CheckOp(DataType dtype, ReduceOp op, MPI_Op* mpi_op) const;
   bool RoundsOnce(DataType dtype, ReduceOp op) const;

@@ -69,18 +69,12 @@ Status ShmBackend::Broadcast(const BufferView& buf, int root) {
   return Status::OK();
 }
 
-Status ShmBackend::CheckAllgatherv(const BufferView& send, const BufferView& recv,
-                                   const std::vector<int64_t>& counts) const {
-  BRAID_RETURN_IF_ERROR(CheckBuffer(send, "allgatherv send"));
-  BRAID_RETURN_IF_ERROR(CheckBuffer(recv, "allgatherv recv"));
-  return CheckAllgathervCounts(send, recv, counts, rank_, size_);
-}
-
 // Every rank's block in slot-sized rounds: each rank copies the next slot of its
 // own block into its slot, and after the step copies the others' out.
 Status ShmBackend::Allgatherv(const BufferView& send, const BufferView& recv,
                               const std::vector<int64_t>& counts) {
-  BRAID_RETURN_IF_ERROR(CheckAllgatherv(send, recv, counts));
+  if (!broken_.ok()) return broken_;
+  BRAID_RETURN_IF_ERROR(CheckHostAllgatherv(send, recv, counts, rank_, size_, "the shm backend"));
   const int64_t elem = static_cast<int64_t>(DataTypeSize(recv.dtype));
   std::vector<int64_t> starts(size_), sizes(size_);
   int64_t offset = 0, largest = 0;

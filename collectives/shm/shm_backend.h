@@ -81,8 +81,6 @@ class ShmBackend : public Backend {
  private:
   Status CheckBuffer(const BufferView& buf, const char* what) const;
   Status CheckOp(DataType dtype, ReduceOp op) const;
-  Status CheckAllgatherv(const BufferView& send, const BufferView& recv,
-                         const std::vector<int64_t>& counts) const;
   bool RoundsOnce(DataType dtype, ReduceOp op) const;
   // The half of the segment the next step writes: steps alternate, across
   // collectives too, so that a step never overwrites what the previous one's

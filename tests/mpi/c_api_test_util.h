@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "braid/braid.h"
+#include "tests/mpi/world.h"
 
 namespace ctu {
 
@@ -67,15 +68,9 @@ inline bool IsSigned(int dtype) {
 }
 
 inline int MyWorldRank() {
-  int r = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &r);
-  return r;
+  return braid_test::WorldRank();
 }
-inline int WorldSize() {
-  int n = 0;
-  MPI_Comm_size(MPI_COMM_WORLD, &n);
-  return n;
-}
+using braid_test::WorldSize;
 
 // IEEE binary16, round to nearest even: |f| = q * 2^(exp-10) with q < 2048 an
 // integer; for normals the encoding is ((exp+15) << 10) + q - 1024, for

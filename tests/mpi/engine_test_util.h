@@ -9,21 +9,13 @@
 #include <vector>
 
 #include "core/request.h"
+#include "tests/mpi/world.h"
 
 namespace braid {
 namespace engine_test {
 
-inline int WorldRank() {
-  int r = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &r);
-  return r;
-}
-
-inline int WorldSize() {
-  int n = 0;
-  MPI_Comm_size(MPI_COMM_WORLD, &n);
-  return n;
-}
+using braid_test::WorldRank;
+using braid_test::WorldSize;
 
 inline Request AllreduceOf(const std::string& name, std::vector<float>* data) {
   Request r;

@@ -9,6 +9,7 @@
 
 #include "common/half.h"
 #include "common/types.h"
+#include "tests/mpi/world.h"
 
 namespace braid {
 namespace test {
@@ -20,17 +21,8 @@ inline constexpr DataType kDtypes[] = {DataType::kUInt8,    DataType::kInt8,    
 inline constexpr ReduceOp kOps[] = {ReduceOp::kSum, ReduceOp::kMin, ReduceOp::kMax,
                                     ReduceOp::kProduct};
 
-inline int WorldRank() {
-  int r = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &r);
-  return r;
-}
-
-inline int WorldSize() {
-  int n = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &n);
-  return n;
-}
+using braid_test::WorldRank;
+using braid_test::WorldSize;
 
 // Collective: true on every rank when the check failed on any. Checks stop on
 // all ranks together, so a failure never leaves the others waiting in a collective.
