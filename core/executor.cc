@@ -80,7 +80,7 @@ void Executor::Execute(const std::vector<Response>& responses,
 
 // This rank's requests for the group, the names it stands in for (joined) and
 // what already failed. Only requests this rank has negotiated are taken
-// (TensorQueue::Take).
+// (TensorQueue::TakeGroup).
 void Executor::Collect(const std::vector<Response>& responses, const FusionGroup& fusion,
                        std::unordered_map<std::string, Clock::time_point>* negotiation_start,
                        TensorQueue* queue, bool joined, Group* group) {

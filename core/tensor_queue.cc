@@ -51,11 +51,6 @@ std::vector<RequestMeta> TensorQueue::TakeNew() {
   return out;
 }
 
-bool TensorQueue::Take(const std::string& name, Request* request) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return TakeLocked(name, request);
-}
-
 void TensorQueue::TakeGroup(const std::vector<Response>& responses, size_t first, size_t count,
                             std::vector<Request>* requests, std::vector<char>* taken) {
   requests->resize(count);

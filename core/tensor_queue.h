@@ -29,14 +29,13 @@ class TensorQueue {
   // now on they are under negotiation: Take may hand them out.
   std::vector<RequestMeta> TakeNew();
 
-  // Removes and returns the pending request called `name`; false if there is none
-  // or it has not been taken into negotiation by TakeNew yet. A request added
-  // after a round started was never negotiated: an answer in that round for the
-  // same name (a stall timeout, a join's stand-in) is not its answer.
-  bool Take(const std::string& name, Request* request);
-  // Take for the names of responses[first, first + count) under one lock (a fused
-  // group): (*taken)[i] says whether (*requests)[i] holds the request named by
-  // responses[first + i].
+  // Removes and returns the pending requests named by responses[first, first +
+  // count) (a fused group, or one response), under one lock: (*taken)[i] says
+  // whether (*requests)[i] holds the request named by responses[first + i]. A name
+  // is not taken when there is no such request or it has not been taken into
+  // negotiation by TakeNew yet: a request added after a round started was never
+  // negotiated, and an answer in that round for the same name (a stall timeout, a
+  // join's stand-in) is not its answer.
   void TakeGroup(const std::vector<Response>& responses, size_t first, size_t count,
                  std::vector<Request>* requests, std::vector<char>* taken);
 

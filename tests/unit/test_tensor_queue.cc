@@ -26,6 +26,16 @@ Response Answer(const std::string& name) {
   return r;
 }
 
+// TakeGroup of one name.
+bool TakeOne(TensorQueue* queue, const std::string& name, Request* out) {
+  std::vector<Request> requests;
+  std::vector<char> taken;
+  queue->TakeGroup({Answer(name)}, 0, 1, &requests, &taken);
+  if (!taken[0]) return false;
+  *out = std::move(requests[0]);
+  return true;
+}
+
 double MillisSince(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
@@ -34,18 +44,18 @@ TEST(TensorQueue, TakesOnlyRequestsTakenIntoNegotiation) {
   TensorQueue queue;
   ASSERT_TRUE(queue.Add(Named("a")).ok());
   Request out;
-  EXPECT_FALSE(queue.Take("a", &out)) << "'a' was never negotiated";
+  EXPECT_FALSE(TakeOne(&queue, "a", &out)) << "'a' was never negotiated";
   std::vector<RequestMeta> fresh = queue.TakeNew();
   ASSERT_EQ(fresh.size(), 1u);
   EXPECT_EQ(fresh[0].name, "a");
   // Added after the round took its new requests: not part of that round.
   ASSERT_TRUE(queue.Add(Named("b")).ok());
-  EXPECT_FALSE(queue.Take("b", &out));
-  ASSERT_TRUE(queue.Take("a", &out));
+  EXPECT_FALSE(TakeOne(&queue, "b", &out));
+  ASSERT_TRUE(TakeOne(&queue, "a", &out));
   EXPECT_EQ(out.meta.name, "a");
-  EXPECT_FALSE(queue.Take("a", &out)) << "taken twice";
+  EXPECT_FALSE(TakeOne(&queue, "a", &out)) << "taken twice";
   EXPECT_EQ(queue.TakeNew().size(), 1u);
-  EXPECT_TRUE(queue.Take("b", &out));
+  EXPECT_TRUE(TakeOne(&queue, "b", &out));
   EXPECT_EQ(queue.pending(), 0u);
 }
 
@@ -55,7 +65,7 @@ TEST(TensorQueue, RefusesADuplicateNameUntilTaken) {
   EXPECT_EQ(queue.Add(Named("a")).code(), StatusCode::kDuplicateName);
   queue.TakeNew();
   Request out;
-  ASSERT_TRUE(queue.Take("a", &out));
+  ASSERT_TRUE(TakeOne(&queue, "a", &out));
   EXPECT_TRUE(queue.Add(Named("a")).ok());
 }
 
