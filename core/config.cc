@@ -123,6 +123,52 @@ ConfigVar HostBackendVar() {
   return var;
 }
 
+ConfigVar BindVar() {
+  ConfigVar var;
+  var.info = {"BRAID_BIND", "enum", BindModeName(Config().bind), "auto|none|cores|numa",
+              "Where each rank runs (docs/placement.md): cores (its own cores near its GPU, "
+              "one of them for the coordinator thread), numa (its NUMA node's cores), none "
+              "(leave the affinity as started), auto (cores when every local rank gets two "
+              "or more, else numa). A narrower affinity set by the launcher is kept."};
+  var.apply = [](const std::string& text, Config* c) -> std::string {
+    return ParseBindMode(text, &c->bind) ? "" : "is not a binding";
+  };
+  return var;
+}
+
+ConfigVar TopologyFileVar() {
+  ConfigVar var;
+  var.info = {"BRAID_TOPOLOGY_FILE", "string", "", "an hwloc XML file, or synthetic:<description>",
+              "Plan placement from this saved topology (lstopo file.xml) instead of the live "
+              "machine; binding is applied only when the file was saved on this host."};
+  var.apply = [](const std::string& text, Config* c) -> std::string {
+    c->topology_file = text;
+    return "";
+  };
+  return var;
+}
+
+ConfigVar GpuMapVar() {
+  ConfigVar var;
+  var.info = {"BRAID_GPU_MAP", "string", "", "comma-separated GPU ordinals, e.g. 3,2,1,0",
+              "The GPU of local rank r is entry r mod the list's length; unset: r mod the "
+              "number of GPUs."};
+  var.apply = [](const std::string& text, Config* c) -> std::string {
+    std::vector<int> map;
+    std::stringstream s(text);
+    std::string item;
+    while (std::getline(s, item, ',')) {
+      int64_t v = 0;
+      if (!ParseInt(item, &v) || v < 0 || v > 65535) return "is not a list of GPU ordinals";
+      map.push_back(static_cast<int>(v));
+    }
+    if (map.empty()) return "is not a list of GPU ordinals";
+    c->gpu_map = map;
+    return "";
+  };
+  return var;
+}
+
 const std::vector<ConfigVar>& Registry() {
   static const std::vector<ConfigVar> vars = {
       IntVar("BRAID_FUSION_THRESHOLD_BYTES", &Config::fusion_threshold_bytes, 0, int64_t{1} << 40,
@@ -149,6 +195,9 @@ const std::vector<ConfigVar>& Registry() {
       IntVar("BRAID_SHM_SLOT_BYTES", &Config::shm_slot_bytes, 0, int64_t{1} << 40,
              "Chunk size of the shared-memory host backend, per rank, for tests and tuning; "
              "0 sizes it from BRAID_FUSION_THRESHOLD_BYTES (up to 2 MiB)."),
+      BindVar(),
+      TopologyFileVar(),
+      GpuMapVar(),
   };
   return vars;
 }

@@ -14,6 +14,7 @@
 #include "collectives/host_backend.h"
 #include "common/logging.h"
 #include "common/status.h"
+#include "core/topology.h"
 
 namespace braid {
 
@@ -34,6 +35,10 @@ struct Config {
   GpuBackend gpu_backend = GpuBackend::kAuto;
   HostBackend host_backend = HostBackend::kAuto;
   int64_t shm_slot_bytes = 0;  // 0: chosen from the fusion threshold
+  // Placement (core/topology.h, docs/placement.md).
+  BindMode bind = BindMode::kAuto;
+  std::string topology_file;  // empty: this machine
+  std::vector<int> gpu_map;   // empty: local rank mod the GPU count
 };
 
 // One declared variable, as shown by `braidrun --help-env`.

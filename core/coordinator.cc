@@ -130,9 +130,12 @@ std::shared_ptr<RoundDriver> Coordinator::driver() const {
   return driver_;
 }
 
-void Coordinator::Start() {
+void Coordinator::Start(std::function<void()> on_start) {
   running_ = true;
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this, on_start = std::move(on_start)] {
+    if (on_start) on_start();
+    Loop();
+  });
 }
 
 void Coordinator::RequestStop() {

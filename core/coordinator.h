@@ -58,7 +58,11 @@ class Coordinator {
 
   // False when the fusion buffer's address space could not be reserved.
   bool ready() const { return executor_.ok(); }
-  void Start();
+  // The fusion buffer's reserved range (core/placement.h places it).
+  char* fusion_buffer() const { return executor_.fusion_buffer(); }
+  int64_t fusion_buffer_bytes() const { return executor_.fusion_buffer_bytes(); }
+  // Starts the coordinator thread, which first runs `on_start` (null: nothing).
+  void Start(std::function<void()> on_start = nullptr);
   // Asks every rank's coordinator to stop at the next round; pending requests fail.
   void RequestStop();
   void Join();

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <mutex>
 #include <set>
 #include <string>
@@ -68,7 +69,12 @@ Status Engine::Create(const EngineOptions& options, const Config& config,
   // What can fail on one rank alone is agreed on before any rank starts its
   // coordinator: the others must not run rounds that this rank never joins.
   std::unique_ptr<Engine> engine;
+  std::unique_ptr<RankPlacement> placement;
   Status local = CheckFusionThreshold(config);
+  if (local.ok()) {
+    local = Guarded("placement",
+                    [&] { return RankPlacement::Create(config, transport->info(), &placement); });
+  }
   if (local.ok()) {
     local = Guarded("the braid engine", [&]() -> Status {
       std::unique_ptr<Timeline> timeline;
@@ -89,7 +95,11 @@ Status Engine::Create(const EngineOptions& options, const Config& config,
     return agreed;
   }
   engine->transport_ = std::move(transport);
-  engine->coordinator_->Start();
+  engine->placement_ = std::move(placement);
+  const RankPlacement* placed = engine->placement_.get();
+  placed->PlaceMemory(engine->coordinator_->fusion_buffer(),
+                      static_cast<size_t>(engine->coordinator_->fusion_buffer_bytes()));
+  engine->coordinator_->Start([placed] { placed->BindCoordinatorThread(); });
   BRAID_LOG(Debug) << "engine started: rank " << engine->world().rank << " of "
                    << engine->world().size;
   *out = std::move(engine);
@@ -114,6 +124,11 @@ Engine::~Engine() {
 void Engine::Shutdown() {
   coordinator_->RequestStop();
   coordinator_->Join();
+}
+
+std::vector<int> Engine::FusionBufferNodes() const {
+  const int64_t touched = std::min(coordinator_->fusion_buffer_bytes(), int64_t{1} << 20);
+  return placement_->MemoryNodes(coordinator_->fusion_buffer(), static_cast<size_t>(touched));
 }
 
 bool Engine::running() const {

@@ -16,6 +16,7 @@
 #include "common/status.h"
 #include "core/config.h"
 #include "core/coordinator.h"
+#include "core/placement.h"
 #include "core/request.h"
 #include "core/tensor_queue.h"
 #include "core/timeline.h"
@@ -47,6 +48,11 @@ class Engine {
 
   const WorldInfo& world() const { return transport_->info(); }
   const Config& config() const { return config_; }
+  // Where this rank runs and keeps its buffers (core/placement.h).
+  const RankPlacement& placement() const { return *placement_; }
+  // The NUMA nodes holding the fusion buffer's touched pages (empty: unknown or
+  // none touched yet), to check placement from outside.
+  std::vector<int> FusionBufferNodes() const;
 
   // Submits a request; on success *handle completes when the ranks have run it.
   // A join (Collective::kJoin) carries no tensor and is named kJoinName; its
@@ -61,6 +67,7 @@ class Engine {
          std::unique_ptr<Timeline> timeline);
 
   Config config_;
+  std::unique_ptr<RankPlacement> placement_;
   std::unique_ptr<Transport> transport_;
   std::unique_ptr<Timeline> timeline_;
   TensorQueue queue_;

@@ -45,6 +45,9 @@ class Executor {
 
   // False when the fusion buffer's address space could not be reserved.
   bool ok() const { return fusion_buffer_.ok(); }
+  // The fusion buffer's reserved range, for placement (core/placement.h).
+  char* fusion_buffer() const { return fusion_buffer_.reserved(); }
+  int64_t fusion_buffer_bytes() const { return fusion_buffer_.capacity(); }
 
   // Runs `responses` in order. `negotiation_start` maps names to the time the
   // coordinator first saw them (filled only when a timeline is written). `joined`:

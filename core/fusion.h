@@ -42,6 +42,8 @@ class PrefaultedBuffer {
   // The buffer with at least its first `bytes` (at most capacity()) faulted in.
   char* Prefault(int64_t bytes);
   int64_t faulted() const { return faulted_; }
+  // The reserved range (null when none), for placing it on a NUMA node.
+  char* reserved() const { return data_; }
 
  private:
   char* data_ = nullptr;

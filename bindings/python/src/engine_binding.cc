@@ -13,6 +13,7 @@
 #include "engine.h"
 #include "engine_state.h"
 #include "errors.h"
+#include "placement_binding.h"
 
 namespace py = pybind11;
 
@@ -65,6 +66,20 @@ template <typename F>
 int Query(F f) {
   std::shared_lock<std::shared_mutex> lock(g_mutex);
   return g_engine ? f(g_engine->world()) : -1;
+}
+
+// This rank's placement as applied at init (core/placement.h).
+py::dict CurrentPlacement() {
+  std::shared_lock<std::shared_mutex> lock(g_mutex);
+  if (!g_engine) {
+    ThrowIfError(Status(StatusCode::kNotInitialized,
+                        "braid is not initialized: call braid.init() first (or it was shut down)"));
+  }
+  const RankPlacement& placement = g_engine->placement();
+  const MachineTopology* machine = placement.machine();
+  py::dict d = PlacementDict(placement.mine(), machine != nullptr ? machine->host : "");
+  d["fusion_buffer_numa_nodes"] = g_engine->FusionBufferNodes();
+  return d;
 }
 
 py::list ConfigVars() {
@@ -130,6 +145,7 @@ void BindEngine(py::module_& m) {
   m.def("mpi_enabled", [] { return true; });
   m.def("nccl_built", &NcclBuilt);
   m.def("cuda_built", &CudaBuilt);
+  m.def("placement", &CurrentPlacement, "This rank's placement as applied at init.");
   m.def("config_vars", &ConfigVars, "Every BRAID_* variable: name, type, default, accepted, help.");
   m.def("build_info", &BuildInfo, "Which optional parts this build has.");
 }

@@ -7,6 +7,7 @@
 #include "gossip_binding.h"
 #include "handle.h"
 #include "ops_binding.h"
+#include "placement_binding.h"
 #include "sparse_ops_binding.h"
 
 PYBIND11_MODULE(_C, m) {
@@ -21,4 +22,5 @@ PYBIND11_MODULE(_C, m) {
   braid::python::BindSparseOps(m);
   braid::python::BindGossip(m);
   braid::python::BindBench(m);
+  braid::python::BindPlacement(m);
 }

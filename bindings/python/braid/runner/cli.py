@@ -77,8 +77,15 @@ def _add_tuning_options(p):
                    "(BRAID_STALL_TIMEOUT_SECONDS)")
     p.add_argument("--log-level", type=_log_level, metavar="LEVEL",
                    help=f"{'|'.join(LOG_LEVELS)} (BRAID_LOG_LEVEL)")
+    p.add_argument("--bind", choices=BIND_MODES, metavar="MODE",
+                   help=f"{'|'.join(BIND_MODES)}: where ranks run (BRAID_BIND, docs/placement.md)")
+    p.add_argument("--topology-file", metavar="FILE",
+                   help="plan placement from this hwloc XML file (BRAID_TOPOLOGY_FILE)")
     p.add_argument("--timeline-filename", metavar="FILE",
                    help="Chrome-trace timeline path, %%r becomes the rank (BRAID_TIMELINE)")
+
+
+BIND_MODES = ("auto", "none", "cores", "numa")
 
 
 def make_parser():
@@ -89,6 +96,9 @@ def make_parser():
     _add_tuning_options(p)
     p.add_argument("--help-env", action="store_true",
                    help="list every BRAID_* variable with its type, default and range")
+    p.add_argument("--print-placement", action="store_true",
+                   help="print where each rank would run (GPU, CPUs, coordinator core, "
+                   "NUMA node) and exit without starting the job")
     p.add_argument("--check-build", action="store_true",
                    help="show which backends and frameworks this install supports")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND",
@@ -104,6 +114,8 @@ def parse_args(argv):
         return args
     if args.np is None:
         parser.error("-np N is required")
+    if args.print_placement:
+        return args
     if not args.command:
         parser.error("no COMMAND given: say what each rank should run, "
                      "e.g. braidrun -np 2 python3 train.py")

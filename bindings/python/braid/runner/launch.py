@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 
-from . import cli, info
+from . import cli, info, placement
 
 # Flag attribute -> (BRAID_* variable, conversion of the flag's value to its text).
 FLAG_VARIABLES = (
@@ -23,6 +23,8 @@ FLAG_VARIABLES = (
     ("stall_check_shutdown_time_seconds", "BRAID_STALL_TIMEOUT_SECONDS", repr),
     ("log_level", "BRAID_LOG_LEVEL", str),
     ("timeline_filename", "BRAID_TIMELINE", str),
+    ("bind", "BRAID_BIND", str),
+    ("topology_file", "BRAID_TOPOLOGY_FILE", str),
 )
 
 # Besides BRAID_*, ranks need the launcher's PATH and PYTHONPATH: on a remote host
@@ -87,9 +89,19 @@ def build_mpirun_command(args, environ, cpu_count, euid):
         cmd += ["-x", name]
     for entry in args.exports:
         cmd += ["-x", entry]
-    cmd += shlex.split(args.mpi_args)
+    mpi_args = shlex.split(args.mpi_args)
+    if braid_binds(args, environ) and not any(a.lstrip("-") == "bind-to" for a in mpi_args):
+        cmd += ["--bind-to", "none"]
+    cmd += mpi_args
     cmd += args.command
     return cmd
+
+
+def braid_binds(args, environ):
+    """Whether braid places the ranks itself (BRAID_BIND is not none), in which case
+    mpirun must not bind them first: braid keeps a narrower binding it finds."""
+    mode = args.bind if args.bind is not None else environ.get("BRAID_BIND", "auto")
+    return mode != "none"
 
 
 def launch_environment(args, environ):
@@ -157,6 +169,8 @@ def main(argv=None):
         return info.print_env_help()
     if args.check_build:
         return info.print_build_check()
+    if args.print_placement:
+        return placement.print_placement(args)
     environ = dict(os.environ)
     if shutil.which("mpirun", path=environ.get("PATH")) is None:
         print(MPIRUN_MISSING, file=sys.stderr)
