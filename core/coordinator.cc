@@ -1,7 +1,10 @@
 #include "core/coordinator.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <exception>
+#include <future>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -132,10 +135,18 @@ std::shared_ptr<RoundDriver> Coordinator::driver() const {
 
 void Coordinator::Start(std::function<void()> on_start) {
   running_ = true;
-  thread_ = std::thread([this, on_start = std::move(on_start)] {
+  // Start returns once the thread is named and placed, so that whoever looks at the
+  // process's threads after init sees it as it will run.
+  std::promise<void> placed;
+  std::future<void> ready = placed.get_future();
+  thread_ = std::thread([this, &placed, on_start = std::move(on_start)] {
+    // Named so that top -H, /proc/<pid>/task and debuggers show which thread it is.
+    pthread_setname_np(pthread_self(), "braid-coord");
     if (on_start) on_start();
+    placed.set_value();
     Loop();
   });
+  ready.wait();
 }
 
 void Coordinator::RequestStop() {

@@ -30,7 +30,7 @@ int NodeOfCpus(const MachineTopology& m, const std::vector<int>& cpus) {
 void Unbind(Placement* p, const std::string& why) {
   p->binding = BindMode::kNone;
   p->cpus.clear();
-  p->coordinator_cpu = -1;
+  p->coordinator_cpus.clear();
   p->numa_node = -1;
   p->note = why;
 }
@@ -93,10 +93,11 @@ Status RankPlacement::Apply() {
   if (current.size() < MachinePus(m).size()) {
     // The launcher (mpirun --bind-to, taskset, a cgroup) chose already: work inside it.
     p.cpus = current;
-    const bool inside =
-        std::find(current.begin(), current.end(), p.coordinator_cpu) != current.end();
-    if (p.binding == BindMode::kCores && !inside) p.coordinator_cpu = current.back();
-    if (p.binding != BindMode::kCores) p.coordinator_cpu = -1;
+    bool inside = !p.coordinator_cpus.empty();
+    for (int cpu : p.coordinator_cpus)
+      inside &= std::find(current.begin(), current.end(), cpu) != current.end();
+    if (p.binding == BindMode::kCores && !inside) p.coordinator_cpus = {current.back()};
+    if (p.binding != BindMode::kCores) p.coordinator_cpus.clear();
     p.numa_node = NodeOfCpus(m, current);
     p.note = "inside the launcher's binding";
     return Status::OK();
@@ -105,8 +106,8 @@ Status RankPlacement::Apply() {
 }
 
 void RankPlacement::BindCoordinatorThread() const {
-  if (!topology_ || mine_.binding != BindMode::kCores || mine_.coordinator_cpu < 0) return;
-  const Status bound = topology_->BindThread({mine_.coordinator_cpu});
+  if (!topology_ || mine_.binding != BindMode::kCores || mine_.coordinator_cpus.empty()) return;
+  const Status bound = topology_->BindThread(mine_.coordinator_cpus);
   if (!bound.ok()) {
     BRAID_LOG(Warning) << "placement: coordinator thread: " << bound.message();
   }

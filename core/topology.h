@@ -88,7 +88,7 @@ struct Placement {
   std::string gpu_pci_bus_id;          // "" when no GPU
   BindMode binding = BindMode::kNone;  // what is bound: none, cores or numa
   std::vector<int> cpus;               // the process's CPUs (empty: not bound)
-  int coordinator_cpu = -1;            // the coordinator thread's CPU (-1: as the process)
+  std::vector<int> coordinator_cpus;   // the coordinator thread's core (empty: as the process)
   int numa_node = -1;                  // where braid's host buffers go (-1: anywhere)
   std::string nic;                     // the closest network interface ("" when none)
   std::string note;                    // why the rules' first choice was not taken

@@ -116,20 +116,21 @@ int MainNode(const MachineTopology& machine, const std::vector<int>& cores) {
 void BindToCores(const MachineTopology& machine, const std::vector<int>& block, Placement* row) {
   row->binding = BindMode::kCores;
   const int coordinator_core = block.back();
-  row->coordinator_cpu = machine.cores[coordinator_core].pus.front();
+  row->coordinator_cpus = machine.cores[coordinator_core].pus;
   std::vector<int> framework = block;
   if (block.size() >= kCoresToReserveCoordinator) framework.pop_back();
   row->cpus = Pus(machine, framework);
 }
 
-void BindToNode(const MachineTopology& machine, const std::vector<int>& block, Placement* row) {
+void BindToNode(const MachineTopology& machine, Placement* row) {
   const std::vector<int> node_cores = NodeCores(machine, row->numa_node);
   if (node_cores.size() == machine.cores.size()) {
-    row->binding = BindMode::kNone;  // binding to every core restricts nothing
-    if (row->note.empty()) row->note = "one NUMA node: nothing to bind";
+    // Binding to every core restricts nothing, and memory has one place to go.
+    row->binding = BindMode::kNone;
+    row->numa_node = -1;
+    row->note += row->note.empty() ? "one NUMA node: not bound" : ", one NUMA node: not bound";
     return;
   }
-  (void)block;
   row->binding = BindMode::kNuma;
   row->cpus = Pus(machine, node_cores);
 }
@@ -195,12 +196,12 @@ Status DecidePlacement(const MachineTopology& machine, int local_size,
     BindMode mode = options.mode;
     if (mode == BindMode::kAuto) {
       mode = every_rank_two_cores ? BindMode::kCores : BindMode::kNuma;
-      if (!every_rank_two_cores && row.note.empty()) row.note = "under 2 cores a rank: NUMA node";
+      if (!every_rank_two_cores && row.note.empty()) row.note = "under 2 cores a rank";
     }
     if (mode == BindMode::kCores)
       BindToCores(machine, block, &row);
     else
-      BindToNode(machine, block, &row);
+      BindToNode(machine, &row);
   }
   *out = std::move(rows);
   return Status::OK();
@@ -235,14 +236,15 @@ std::string FormatPlacementTable(const MachineTopology& machine,
   s << line;
   for (const Placement& p : rows) {
     const std::string gpu = p.gpu >= 0 ? std::to_string(p.gpu) : "-";
-    const std::string coord = p.coordinator_cpu >= 0 ? std::to_string(p.coordinator_cpu) : "-";
     const std::string numa = p.numa_node >= 0 ? std::to_string(p.numa_node) : "-";
     std::snprintf(line, sizeof line, "%-16s %5d %4s %-13s %-6s %-18s %5s %4s %-8s %s\n",
                   machine.host.c_str(), p.local_rank, gpu.c_str(),
                   p.gpu_pci_bus_id.empty() ? "-" : p.gpu_pci_bus_id.c_str(),
-                  BindModeName(p.binding), FormatCpuList(p.cpus).c_str(), coord.c_str(),
-                  numa.c_str(), p.nic.empty() ? "-" : p.nic.c_str(), p.note.c_str());
-    s << line;
+                  BindModeName(p.binding), FormatCpuList(p.cpus).c_str(),
+                  FormatCpuList(p.coordinator_cpus).c_str(), numa.c_str(),
+                  p.nic.empty() ? "-" : p.nic.c_str(), p.note.c_str());
+    const std::string text = line;
+    s << text.substr(0, text.find_last_not_of(" \n") + 1) << "\n";  // no trailing blanks
   }
   return s.str();
 }

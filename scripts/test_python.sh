@@ -23,6 +23,9 @@ timeout -k 30 "$run_limit" python -m pytest -q -p no:cacheprovider tests/python/
   --junitxml="$results/launcher.rank0.xml" || status=1
 # Whole-job faults (a rank killed, raising, frozen, silent; bad settings): each
 # test starts and checks its own job.
+echo "== pytest tests/python/test_placement.py"
+timeout -k 30 "$run_limit" python -m pytest -q -p no:cacheprovider tests/python/test_placement.py \
+  --junitxml="$results/placement.rank0.xml" || status=1
 echo "== pytest tests/faults"
 timeout -k 30 "$run_limit" python -m pytest -q -p no:cacheprovider tests/faults \
   --junitxml="$results/faults.rank0.xml" || status=1
@@ -38,7 +41,8 @@ run_under() {  # NP TAG PYTEST-ARGS...: each rank writes its own report; rank 0'
   }
 }
 for np in 2 3; do
-  run_under "$np" "np$np" tests/python --ignore=tests/python/test_braidrun.py
+  run_under "$np" "np$np" tests/python --ignore=tests/python/test_braidrun.py \
+    --ignore=tests/python/test_placement.py
 done
 run_under 4 restart.np4 tests/python/test_torch_restart.py tests/python/test_torch_restart_slowmo.py
 # Decentralized SGD at a power of two above 2 (the one-peer graph's exact consensus).

@@ -86,9 +86,10 @@ def package_importable():
 
 
 def test_allow_run_as_root_only_for_root():
-    assert command(["-np", "2", "python3", "t.py"]) == ["mpirun", "-np", "2", "python3", "t.py"]
+    assert command(["-np", "2", "python3", "t.py"]) == [
+        "mpirun", "-np", "2", "--bind-to", "none", "python3", "t.py"]
     assert command(["-np", "2", "python3", "t.py"], euid=0) == [
-        "mpirun", "-np", "2", "--allow-run-as-root", "python3", "t.py"]
+        "mpirun", "-np", "2", "--allow-run-as-root", "--bind-to", "none", "python3", "t.py"]
 
 
 def test_oversubscribe_only_when_asked_or_needed():
@@ -122,7 +123,8 @@ def test_inherited_braid_path_pythonpath_and_user_exports():
                "HOME": "/h", "BRAIDX": "no"}
     cmd = command(["-np", "2", "-x", "FOO=bar", "-x", "OMP_NUM_THREADS", "x"], environ)
     assert cmd == ["mpirun", "-np", "2", "-x", "BRAID_CACHE_CAPACITY", "-x", "PYTHONPATH",
-                   "-x", "PATH", "-x", "FOO=bar", "-x", "OMP_NUM_THREADS", "x"]
+                   "-x", "PATH", "-x", "FOO=bar", "-x", "OMP_NUM_THREADS", "--bind-to", "none",
+                   "x"]
     # An explicit -x entry replaces the inherited variable of the same name.
     cmd = command(["-np", "2", "-x", "BRAID_LOG_LEVEL=trace", "x"], {"BRAID_LOG_LEVEL": "1"})
     assert "BRAID_LOG_LEVEL" not in cmd and "BRAID_LOG_LEVEL=trace" in cmd
@@ -142,10 +144,28 @@ def test_mpi_args_split_and_command_last():
                          "python3", "train.py", "--lr", "0.1", "-x", "y"]
 
 
+def test_mpirun_binds_nothing_when_braid_binds():
+    # braid places the ranks itself (BRAID_BIND auto, cores or numa): mpirun must not
+    # bind them first, or braid would find a narrower binding and keep it.
+    for argv, environ in ((["-np", "2", "x"], {}), (["-np", "2", "--bind", "cores", "x"], {}),
+                          (["-np", "2", "x"], {"BRAID_BIND": "numa"})):
+        cmd = command(argv, environ)
+        assert cmd[cmd.index("--bind-to") + 1] == "none" and cmd.count("--bind-to") == 1
+    # braid binds nothing: mpirun's own default (or the user's choice) stands.
+    assert "--bind-to" not in command(["-np", "2", "--bind", "none", "x"])
+    assert "--bind-to" not in command(["-np", "2", "x"], {"BRAID_BIND": "none"})
+    cmd = command(["-np", "2", "--mpi-args=--bind-to core", "x"])
+    assert cmd.count("--bind-to") == 1 and cmd[cmd.index("--bind-to") + 1] == "core"
+    args = cli.parse_args(["-np", "2", "--bind", "cores", "--topology-file", "/t.xml", "x"])
+    assert launch.flag_environment(args) == {"BRAID_BIND": "cores",
+                                             "BRAID_TOPOLOGY_FILE": "/t.xml"}
+
+
 def test_verbose_line_is_shell_quoted_and_signals_become_128_plus_n():
     args = cli.parse_args(["-np", "2", "--log-level", "info", "python3", "-c", "a b"])
     line = launch.verbose_line(build_mpirun_command(args, {}, 8, 1000), args)
-    assert line == "BRAID_LOG_LEVEL=info mpirun -np 2 -x BRAID_LOG_LEVEL python3 -c 'a b'"
+    assert line == ("BRAID_LOG_LEVEL=info mpirun -np 2 -x BRAID_LOG_LEVEL --bind-to none "
+                    "python3 -c 'a b'")
     assert [launch.exit_code(c) for c in (-15, 3, 0)] == [143, 3, 0]
 
 
@@ -163,6 +183,7 @@ def test_verbose_line_is_shell_quoted_and_signals_become_128_plus_n():
     (["-np", "2", "-H", "a:1", "--hostfile", "f", "x"], "not allowed with"),
     (["-np", "2", "--hostfile", "/nonexistent/hosts", "x"], "does not exist"),
     (["-np", "2", "-H", "a:zero", "x"], "bad host entry"),
+    (["-np", "2", "--bind", "sideways", "x"], "invalid choice"),
 ])
 def test_bad_flags_exit_2_with_one_line_message(tree, argv, message):
     result = braidrun(tree, *argv)

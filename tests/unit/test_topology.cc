@@ -52,7 +52,7 @@ void ExpectNoSharedCpu(const std::vector<Placement>& rows) {
   std::map<int, int> owner;
   for (const Placement& p : rows) {
     std::set<int> mine(p.cpus.begin(), p.cpus.end());
-    if (p.coordinator_cpu >= 0) mine.insert(p.coordinator_cpu);
+    mine.insert(p.coordinator_cpus.begin(), p.coordinator_cpus.end());
     for (int cpu : mine) {
       auto [it, fresh] = owner.emplace(cpu, p.local_rank);
       EXPECT_TRUE(fresh) << "CPU " << cpu << " given to ranks " << it->second << " and "
@@ -98,7 +98,7 @@ TEST(Topology, CpuBoxOneRankPerNumaNode) {
     EXPECT_EQ(rows[r].numa_node, r);
     // 16 cores: the last is the coordinator's alone, the other 15 the framework's.
     EXPECT_EQ(rows[r].cpus, BoxPus(Range(16 * r, 15)));
-    EXPECT_EQ(rows[r].coordinator_cpu, 2 * (16 * r + 15));
+    EXPECT_EQ(rows[r].coordinator_cpus, BoxPus({16 * r + 15}));
   }
   ExpectNoSharedCpu(rows);
 }
@@ -121,7 +121,7 @@ TEST(Topology, CpuBoxEightRanksSplitEachNode) {
     SCOPED_TRACE(r);
     EXPECT_EQ(rows[r].numa_node, r / 2);
     EXPECT_EQ(rows[r].cpus, BoxPus(Range(8 * r, 7)));
-    EXPECT_EQ(rows[r].coordinator_cpu, 2 * (8 * r + 7));
+    EXPECT_EQ(rows[r].coordinator_cpus, BoxPus({8 * r + 7}));
   }
   ExpectNoSharedCpu(rows);
 }
@@ -134,13 +134,13 @@ TEST(Topology, CpuBoxOneCoreARankBindsNumaNodesUnderAuto) {
     EXPECT_EQ(rows[r].binding, BindMode::kNuma);
     EXPECT_EQ(rows[r].numa_node, r / 16);
     EXPECT_EQ(rows[r].cpus, BoxPus(Range(16 * (r / 16), 16)));
-    EXPECT_EQ(rows[r].coordinator_cpu, -1);
+    EXPECT_TRUE(rows[r].coordinator_cpus.empty());
   }
   const auto cores = Decide(topology->machine(), 64, BindMode::kCores);
   for (int r = 0; r < 64; ++r) {
     EXPECT_EQ(cores[r].binding, BindMode::kCores);
     EXPECT_EQ(cores[r].cpus, BoxPus({r}));  // one core: shared with the coordinator
-    EXPECT_EQ(cores[r].coordinator_cpu, 2 * r);
+    EXPECT_EQ(cores[r].coordinator_cpus, BoxPus({r}));
   }
   ExpectNoSharedCpu(cores);
 }
@@ -161,7 +161,7 @@ TEST(Topology, NoneBindsNothing) {
   for (const Placement& p : Decide(topology->machine(), 4, BindMode::kNone)) {
     EXPECT_EQ(p.binding, BindMode::kNone);
     EXPECT_TRUE(p.cpus.empty());
-    EXPECT_EQ(p.coordinator_cpu, -1);
+    EXPECT_TRUE(p.coordinator_cpus.empty());
   }
 }
 
@@ -218,7 +218,7 @@ void ExpectServerRank(const Placement& p, int gpu, int slot, int sharing) {
   EXPECT_EQ(p.numa_node, socket);
   EXPECT_EQ(p.nic, socket == 0 ? "mlx5_0" : "mlx5_1");
   const int first = slot * per_rank, last = first + per_rank - 1;
-  EXPECT_EQ(p.coordinator_cpu, 24 * socket + last);
+  EXPECT_EQ(p.coordinator_cpus, ServerPus(socket, {last}));
   const int framework = per_rank >= 4 ? per_rank - 1 : per_rank;
   EXPECT_EQ(p.cpus, ServerPus(socket, Range(first, framework)));
 }

@@ -72,6 +72,19 @@ def stats():
     return _C.stats()
 
 
+def placement():
+    """Where this rank runs, as braid applied it at init (docs/placement.md): a dict
+    with "host", "local_rank", "gpu" (the CUDA ordinal placement chose for this rank,
+    -1 without GPUs; pass it to torch.cuda.set_device), "gpu_pci_bus_id", "binding"
+    ("cores", "numa" or "none"), "cpus" (the process's CPUs, os indexes; empty when
+    nothing was bound), "coordinator_cpus" (the coordinator thread's core; empty: as the process), "numa_node" (where
+    braid's host buffers are placed, -1: anywhere), "nic" (the closest network
+    interface), "note" (why the rules' first choice was not taken) and
+    "fusion_buffer_numa_nodes" (the NUMA nodes holding the fusion buffer's touched
+    pages)."""
+    return _C.placement()
+
+
 def reset_stats():
     """Sets the communication counters to zero (this process only)."""
     _C.reset_stats()

@@ -24,10 +24,12 @@ py::dict PlanPlacement(int local_size, const std::string& source, const std::str
   }
   std::unique_ptr<Topology> topology;
   std::vector<Placement> rows;
+  Status loaded;
   {
-    py::gil_scoped_release release;
-    ThrowIfError(Topology::Load(source.empty() ? config.topology_file : source, &topology));
+    py::gil_scoped_release release;  // reading a live machine's PCI tree takes a while
+    loaded = Topology::Load(source.empty() ? config.topology_file : source, &topology);
   }
+  ThrowIfError(loaded);
   PlacementOptions options;
   options.mode = config.bind;
   options.gpu_map = config.gpu_map;
@@ -50,7 +52,7 @@ py::dict PlacementDict(const Placement& p, const std::string& host) {
   d["gpu_pci_bus_id"] = p.gpu_pci_bus_id;
   d["binding"] = std::string(BindModeName(p.binding));
   d["cpus"] = p.cpus;
-  d["coordinator_cpu"] = p.coordinator_cpu;
+  d["coordinator_cpus"] = p.coordinator_cpus;
   d["numa_node"] = p.numa_node;
   d["nic"] = p.nic;
   d["note"] = p.note;
