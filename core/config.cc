@@ -155,6 +155,10 @@ ConfigVar GpuMapVar() {
               "number of GPUs."};
   var.apply = [](const std::string& text, Config* c) -> std::string {
     std::vector<int> map;
+    if (text.empty()) {  // as if unset
+      c->gpu_map.clear();
+      return "";
+    }
     std::stringstream s(text);
     std::string item;
     while (std::getline(s, item, ',')) {

@@ -8,7 +8,9 @@
 #   bench    braid-bench --device cuda: the pack/unpack kernels, NCCL at np 1,
 #            host-staged at np 2
 #   example  the Fashion-MNIST example with --device cuda at np 1 and np 2
-# Usage: bash scripts/test_gpu.sh [tests] [bench] [example]   (default: all three)
+#   placement the live placement table (GPUs found through hwloc) and the host-staged
+#            GPU allreduce at np 2 with BRAID_BIND=cores against none
+# Usage: bash scripts/test_gpu.sh [tests] [bench] [example] [placement]   (default: all)
 # FASHION_MNIST_DIR points at the dataset (default: Debian's location).
 # Build with the system compiler the Python interpreter was built with: a compiler
 # that links its own libstdc++ statically into libbraid (a toolchain under /opt, say)
@@ -19,7 +21,7 @@ set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${BUILD_DIR:-$root/build-gpu}"
 steps=("$@")
-[ ${#steps[@]} -eq 0 ] && steps=(tests bench example)
+[ ${#steps[@]} -eq 0 ] && steps=(tests bench example placement)
 python="$(command -v python3)"
 mpi=(mpirun --oversubscribe --bind-to none)
 [ "$(id -u)" -eq 0 ] && mpi+=(--allow-run-as-root)
@@ -76,13 +78,25 @@ run_example() {
   done
 }
 
+run_placement() {
+  echo "== braidrun --print-placement -np 2 (this machine)"
+  "$python" -m braid.runner --print-placement -np 2 || status=1
+  local bench="$build/bench/braid-bench"
+  for bind in cores none; do
+    echo "== host-staged GPU allreduce, np 2, BRAID_BIND=$bind"
+    BRAID_BIND=$bind BRAID_LOG_LEVEL=info "${mpi[@]}" -np 2 -x BRAID_BIND -x BRAID_LOG_LEVEL \
+      "$bench" --device cuda -b 64K -e 64M -f 4 || status=1
+  done
+}
+
 build_braid || exit 1
 for step in "${steps[@]}"; do
   case "$step" in
     tests) run_tests ;;
     bench) run_bench ;;
     example) run_example ;;
-    *) echo "test_gpu.sh: unknown step '$step' (tests, bench, example)" >&2; exit 2 ;;
+    placement) run_placement ;;
+    *) echo "test_gpu.sh: unknown step '$step' (tests, bench, example, placement)" >&2; exit 2 ;;
   esac
 done
 exit $status

@@ -66,6 +66,24 @@ TEST(Config, HostBackend) {
   EXPECT_FALSE(LoadFrom({{"BRAID_SHM_SLOT_BYTES", "-1"}}, &config).ok());
 }
 
+TEST(Config, Placement) {
+  Config config;
+  ASSERT_TRUE(LoadFrom({}, &config).ok());
+  EXPECT_EQ(config.bind, BindMode::kAuto);
+  EXPECT_TRUE(config.gpu_map.empty());
+  EXPECT_TRUE(config.topology_file.empty());
+  ASSERT_TRUE(
+      LoadFrom(
+          {{"BRAID_BIND", "numa"}, {"BRAID_GPU_MAP", "3,2,1,0"}, {"BRAID_TOPOLOGY_FILE", "/x.xml"}},
+          &config)
+          .ok());
+  EXPECT_EQ(config.bind, BindMode::kNuma);
+  EXPECT_EQ(config.gpu_map, (std::vector<int>{3, 2, 1, 0}));
+  EXPECT_EQ(config.topology_file, "/x.xml");
+  ASSERT_TRUE(LoadFrom({{"BRAID_GPU_MAP", ""}}, &config).ok());  // empty is unset
+  EXPECT_TRUE(config.gpu_map.empty());
+}
+
 struct BadValue {
   const char* name;
   const char* value;
@@ -92,7 +110,11 @@ INSTANTIATE_TEST_SUITE_P(
                       BadValue{"BRAID_CYCLE_TIME_MS", "fast", "not a number"},
                       BadValue{"BRAID_STALL_TIMEOUT_SECONDS", "nan", "not a number"},
                       BadValue{"BRAID_LOG_LEVEL", "loud", "trace|debug"},
-                      BadValue{"BRAID_CACHE_CAPACITY", "", "not an integer"}));
+                      BadValue{"BRAID_CACHE_CAPACITY", "", "not an integer"},
+                      BadValue{"BRAID_BIND", "sockets", "auto|none|cores|numa"},
+                      BadValue{"BRAID_GPU_MAP", "0,,1", "GPU ordinals"},
+                      BadValue{"BRAID_GPU_MAP", "-1", "GPU ordinals"},
+                      BadValue{"BRAID_GPU_MAP", "1;2", "GPU ordinals"}));
 
 TEST(Config, EveryVariableIsDescribedOnceWithHelp) {
   std::map<std::string, int> seen;
