@@ -27,6 +27,13 @@ struct ReduceScaling {
   bool post() const { return postscale != 1.0 || divisor > 1; }
 };
 
+// Host memory a backend keeps for itself (scratch), which the engine may place on
+// the rank's NUMA node (core/placement.h).
+struct HostRegion {
+  void* data = nullptr;
+  size_t bytes = 0;
+};
+
 // One message of a neighbour exchange: the buffer sent to, or received from, `peer`.
 struct PeerBuffer {
   int peer = 0;
@@ -95,6 +102,10 @@ class Backend {
   // (NCCL: ncclCommAbort). The backend takes no work afterwards. The default does
   // nothing.
   virtual void Abort() {}
+
+  // The host memory this backend keeps between collectives (for the ring, its
+  // scratch). The default keeps none.
+  virtual std::vector<HostRegion> OwnedHostMemory() const { return {}; }
 };
 
 }  // namespace braid

@@ -24,6 +24,7 @@ class TransportImpl : public Transport {
 
   const WorldInfo& info() const override { return host_->info(); }
   ControlChannel* control() override { return host_->control(); }
+  std::vector<HostRegion> OwnedHostMemory() const override { return host_->OwnedHostMemory(); }
 
   Status SetUpDevicePlane(int device) override {
     auto it = planes_.find(device);

@@ -71,6 +71,9 @@ class Transport {
   // The memory operations for `device` (a GPU); null for host memory, or when no
   // plane has been set up for it.
   virtual DeviceOps* DeviceOpsFor(int device) = 0;
+  // The host memory the host data plane keeps between collectives (scratch), for
+  // placement on the rank's NUMA node. Local.
+  virtual std::vector<HostRegion> OwnedHostMemory() const = 0;
 
   // Ends the job on every rank with `exit_code`, from any thread: unblocks the
   // device planes (Backend::Abort), then MPI_Abort. Does not return.

@@ -99,6 +99,9 @@ Status Engine::Create(const EngineOptions& options, const Config& config,
   const RankPlacement* placed = engine->placement_.get();
   placed->PlaceMemory(engine->coordinator_->fusion_buffer(),
                       static_cast<size_t>(engine->coordinator_->fusion_buffer_bytes()));
+  // Touched before the placement was known: moved (core/placement.h).
+  for (const HostRegion& region : engine->transport_->OwnedHostMemory())
+    placed->PlaceMemory(region.data, region.bytes);
   engine->coordinator_->Start([placed] { placed->BindCoordinatorThread(); });
   BRAID_LOG(Debug) << "engine started: rank " << engine->world().rank << " of "
                    << engine->world().size;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <mutex>
 
 #include "common/logging.h"
 
@@ -88,9 +89,13 @@ Status RankPlacement::Apply() {
     Unbind(&p, "planned from " + m.source + ", another machine: not bound");
     return Status::OK();
   }
+  // What an earlier engine of this process bound it to is not the launcher's choice.
+  static std::mutex mutex;
+  static std::vector<int> bound_by_braid;
+  std::lock_guard<std::mutex> lock(mutex);
   std::vector<int> current;
   BRAID_RETURN_IF_ERROR(topology_->ProcessCpus(&current));
-  if (current.size() < MachinePus(m).size()) {
+  if (current.size() < MachinePus(m).size() && current != bound_by_braid) {
     // The launcher (mpirun --bind-to, taskset, a cgroup) chose already: work inside it.
     p.cpus = current;
     bool inside = !p.coordinator_cpus.empty();
@@ -102,7 +107,9 @@ Status RankPlacement::Apply() {
     p.note = "inside the launcher's binding";
     return Status::OK();
   }
-  return topology_->BindProcess(p.cpus);
+  BRAID_RETURN_IF_ERROR(topology_->BindProcess(p.cpus));
+  bound_by_braid = p.cpus;
+  return Status::OK();
 }
 
 void RankPlacement::BindCoordinatorThread() const {

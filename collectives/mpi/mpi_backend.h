@@ -76,6 +76,9 @@ class MpiBackend : public Backend {
 
   const char* name() const override { return "mpi"; }
   bool CanHandle(int device) const override { return device == kCpuDevice; }
+  std::vector<HostRegion> OwnedHostMemory() const override {
+    return {{ring_.scratch(), static_cast<size_t>(ring_.scratch_bytes())}};
+  }
   Status Allreduce(const BufferView& buf, ReduceOp op) override;
   // Large groups go through the ring in place, without packing; small ones are
   // packed into `staging` for one MPI_Allreduce.

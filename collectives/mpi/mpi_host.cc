@@ -17,6 +17,13 @@ class MpiHostImpl : public MpiHost {
   ControlChannel* control() override { return control_.get(); }
   // The shared-memory backend when it was chosen (BRAID_HOST_BACKEND), else MPI.
   Backend* backend() override { return shm_ ? shm_.get() : backend_.get(); }
+  std::vector<HostRegion> OwnedHostMemory() const override {
+    std::vector<HostRegion> regions = backend_->OwnedHostMemory();
+    if (shm_) {
+      for (const HostRegion& r : shm_->OwnedHostMemory()) regions.push_back(r);
+    }
+    return regions;
+  }
   [[noreturn]] void Abort(int exit_code) override {
     MPI_Abort(context_->data_comm(), exit_code);
     // MPI_Abort does not return in any MPI this runs on; if it did, this process

@@ -25,6 +25,9 @@ class MpiHost {
   virtual const WorldInfo& info() const = 0;
   virtual ControlChannel* control() = 0;
   virtual Backend* backend() = 0;
+  // The host memory the host backends keep (the MPI ring's scratch, which stays
+  // when shm carries the collectives).
+  virtual std::vector<HostRegion> OwnedHostMemory() const = 0;
   // MPI_Abort on the data communicator (the whole job ends), from any thread.
   [[noreturn]] virtual void Abort(int exit_code) = 0;
 };

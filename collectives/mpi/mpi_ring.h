@@ -77,6 +77,7 @@ class MpiRing {
   Status Allreduce(const std::vector<Piece>& pieces, DataType dtype, ReduceOp op);
 
   int64_t scratch_bytes() const { return scratch_size_; }
+  char* scratch() const { return scratch_.get(); }
 
  private:
   // Chunk `index` of the ring, cut into the segments that travel as messages.
