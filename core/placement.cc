@@ -16,18 +16,6 @@ std::vector<int> MachinePus(const MachineTopology& m) {
   return pus;
 }
 
-// The NUMA node holding most of `cpus` (-1 when none is known).
-int NodeOfCpus(const MachineTopology& m, const std::vector<int>& cpus) {
-  std::map<int, int> count;
-  for (const TopologyCore& core : m.cores)
-    for (int pu : core.pus)
-      if (std::find(cpus.begin(), cpus.end(), pu) != cpus.end()) ++count[core.numa_node];
-  int best = -1, most = 0;
-  for (const auto& [node, n] : count)
-    if (node >= 0 && n > most) best = node, most = n;
-  return best;
-}
-
 void Unbind(Placement* p, const std::string& why) {
   p->binding = BindMode::kNone;
   p->cpus.clear();
@@ -103,7 +91,7 @@ Status RankPlacement::Apply() {
       inside &= std::find(current.begin(), current.end(), cpu) != current.end();
     if (p.binding == BindMode::kCores && !inside) p.coordinator_cpus = {current.back()};
     if (p.binding != BindMode::kCores) p.coordinator_cpus.clear();
-    p.numa_node = NodeOfCpus(m, current);
+    p.numa_node = NumaNodeOf(m, current);
     p.note = "inside the launcher's binding";
     return Status::OK();
   }

@@ -99,6 +99,8 @@ struct Placement {
 Status DecidePlacement(const MachineTopology& machine, int local_size,
                        const PlacementOptions& options, std::vector<Placement>* out);
 
+// The NUMA node (os index) holding most of `cpus` (os indexes); -1 when none is known.
+int NumaNodeOf(const MachineTopology& machine, const std::vector<int>& cpus);
 // "0-3,48-51" (os indexes, sorted); "-" when empty.
 std::string FormatCpuList(const std::vector<int>& cpus);
 // The table `braidrun --print-placement` prints: one line per local rank.

@@ -103,16 +103,6 @@ std::vector<int> Pus(const MachineTopology& machine, const std::vector<int>& cor
   return pus;
 }
 
-// The NUMA node holding most of `cores` (-1 when none is known).
-int MainNode(const MachineTopology& machine, const std::vector<int>& cores) {
-  std::map<int, int> count;
-  for (int c : cores) ++count[machine.cores[c].numa_node];
-  int best = -1, most = 0;
-  for (const auto& [node, n] : count)
-    if (node >= 0 && n > most) best = node, most = n;
-  return best;
-}
-
 void BindToCores(const MachineTopology& machine, const std::vector<int>& block, Placement* row) {
   row->binding = BindMode::kCores;
   const int coordinator_core = block.back();
@@ -192,7 +182,7 @@ Status DecidePlacement(const MachineTopology& machine, int local_size,
       if (options.mode == BindMode::kNone) row.note = "BRAID_BIND=none";
       continue;
     }
-    row.numa_node = MainNode(machine, block);
+    row.numa_node = NumaNodeOf(machine, Pus(machine, block));
     BindMode mode = options.mode;
     if (mode == BindMode::kAuto) {
       mode = every_rank_two_cores ? BindMode::kCores : BindMode::kNuma;
@@ -205,6 +195,17 @@ Status DecidePlacement(const MachineTopology& machine, int local_size,
   }
   *out = std::move(rows);
   return Status::OK();
+}
+
+int NumaNodeOf(const MachineTopology& machine, const std::vector<int>& cpus) {
+  std::map<int, int> count;  // NUMA node -> CPUs of `cpus` in it
+  for (const TopologyCore& core : machine.cores)
+    for (int pu : core.pus)
+      if (std::find(cpus.begin(), cpus.end(), pu) != cpus.end()) ++count[core.numa_node];
+  int best = -1, most = 0;
+  for (const auto& [node, n] : count)
+    if (node >= 0 && n > most) best = node, most = n;
+  return best;
 }
 
 std::string FormatCpuList(const std::vector<int>& cpus) {
