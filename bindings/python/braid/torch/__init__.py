@@ -9,6 +9,7 @@ build of braid serves every torch version.
 """
 
 import braid as _braid
+from braid import _horovod
 from braid._errors import (  # noqa: F401
     BraidAbortedError,
     BraidError,
@@ -62,85 +63,20 @@ from .optimizer import DistributedOptimizer  # noqa: F401
 from .restart import BMUF, LocalSGD, PRSGDMomentum, SlowMo  # noqa: F401
 from .sparse_optim import DGC, GMC, MDSGD, exponential_warmup  # noqa: F401
 
+from braid._horovod import (ccl_built, cross_rank, cross_size, cuda_built,  # noqa: F401,E402
+                            ddl_built, gloo_built, gloo_enabled, local_rank, local_size,
+                            mpi_built, mpi_enabled, mpi_threads_supported, nccl_built, rank,
+                            rocm_built, size)
+
 # What Horovod scripts catch when a collective fails.
 HorovodInternalError = BraidError
-
-_NOT_INITIALIZED = "braid has not been initialized; use hvd.init()."
 
 
 def init(comm=None, process_sets=None):
     """Starts braid on every rank (collective). `comm`: an mpi4py communicator or a
     list of world ranks is not supported; None means MPI_COMM_WORLD."""
-    if process_sets is not None:
-        raise NotImplementedError("braid supports only the global process set")
-    if isinstance(comm, (list, tuple)):
-        raise NotImplementedError("braid.torch.init: a list of ranks is not supported; "
-                                  "pass an mpi4py communicator")
-    _braid.init(comm)
+    _horovod.init(comm, process_sets, "braid.torch.init")
 
 
 shutdown = _braid.shutdown
 is_initialized = _braid.is_initialized
-
-
-def _query(fn):
-    def query():
-        value = fn()
-        if value < 0:
-            raise ValueError(_NOT_INITIALIZED)
-        return value
-
-    query.__name__ = fn.__name__
-    query.__doc__ = "This rank's %s (raises ValueError before init)." % fn.__name__
-    return query
-
-
-size = _query(_braid.size)
-rank = _query(_braid.rank)
-local_size = _query(_braid.local_size)
-local_rank = _query(_braid.local_rank)
-cross_size = _query(_braid.cross_size)
-cross_rank = _query(_braid.cross_rank)
-
-
-def mpi_threads_supported():
-    """True when MPI was initialised with MPI_THREAD_MULTIPLE."""
-    if not is_initialized():
-        raise ValueError(_NOT_INITIALIZED)
-    return bool(_braid._C.mpi_threads_supported())
-
-
-def mpi_built():
-    return bool(_braid.mpi_built())
-
-
-def mpi_enabled():
-    return bool(_braid.mpi_enabled())
-
-
-def nccl_built():
-    return bool(_braid.nccl_built())
-
-
-def cuda_built():
-    return bool(_braid.cuda_built())
-
-
-def gloo_built():
-    return False
-
-
-def gloo_enabled():
-    return False
-
-
-def rocm_built():
-    return False
-
-
-def ddl_built():
-    return False
-
-
-def ccl_built():
-    return False

@@ -7,8 +7,6 @@ Names get the collective as prefix ("allreduce.NAME"), so an allreduce and a
 broadcast may share a user-visible name.
 """
 
-import warnings
-
 import torch
 
 import braid as _braid
@@ -18,49 +16,15 @@ from .compression import Compression
 
 _C = _braid._C
 
-# Reduce operations, as braid's engine numbers them.
-Sum, Average, Min, Max, Product = (_braid.Sum, _braid.Average, _braid.Min, _braid.Max,
-                                   _braid.Product)
-Adasum = "Adasum"  # accepted as a value, refused when used (see _resolve_op)
+from braid import _horovod
+from braid._horovod import (Adasum, Average, Max, Min, Product, Sum,  # noqa: F401
+                            global_process_set)
 
-
-class _GlobalProcessSet:
-    """The only process set braid has: every rank."""
-
-    def __repr__(self):
-        return "global_process_set"
-
-
-global_process_set = _GlobalProcessSet()
-
-
-def _check_process_set(process_set):
-    if process_set is not global_process_set and process_set is not None:
-        raise NotImplementedError("braid supports only the global process set "
-                                  "(process_set=global_process_set)")
-
-
-def _resolve_op(op, average, what="allreduce"):
-    if average is not None:
-        if op is not None:
-            raise ValueError("The op parameter supersedes average; please provide only one.")
-        warnings.warn("Parameter `average` has been replaced with `op` and will be removed",
-                      DeprecationWarning, stacklevel=3)
-        return Average if average else Sum
-    if op is None:
-        return Average
-    if op == Adasum:
-        raise NotImplementedError("braid does not implement Adasum; use op=hvd.Average "
-                                  "or hvd.Sum")
-    if op not in (Sum, Average, Min, Max, Product):
-        raise ValueError("%s: unknown reduce op %r" % (what, op))
-    return op
-
-
-def _op_name(kind, name):
-    if name is None:
-        return _braid._name(kind, None)
-    return "%s.%s" % (kind, name)
+_check_process_set = _horovod.check_process_set
+_resolve_op = _horovod.resolve_op
+_op_name = _horovod.op_name
+_group_names = _horovod.group_names
+_check_root = _horovod.check_root
 
 
 class Handle:
@@ -287,12 +251,6 @@ def sparse_allreduce(tensor, name=None, op=Average, process_set=global_process_s
     return synchronize(sparse_allreduce_async(tensor, name, op, process_set))
 
 
-def _group_names(kind, name, count):
-    if name is None:
-        return [_op_name(kind, None) for _ in range(count)]
-    return ["%s.%s.%d" % (kind, name, i) for i in range(count)]
-
-
 def grouped_allreduce_async(tensors, average=None, name=None, op=None, prescale_factor=1.0,
                             postscale_factor=1.0, process_set=global_process_set):
     """Starts allreduces of a list of tensors, submitted together so they fuse;
@@ -420,12 +378,6 @@ def allgather(tensor, name=None, process_set=global_process_set):
 def grouped_allgather(tensors, name=None, process_set=global_process_set):
     """Allgathers a list of tensors; returns a list."""
     return synchronize(grouped_allgather_async(tensors, name, process_set))
-
-
-def _check_root(root_rank):
-    size = _braid.size()
-    if size > 0 and not 0 <= int(root_rank) < size:
-        raise ValueError("broadcast: root_rank %d is not a rank (size %d)" % (root_rank, size))
 
 
 def broadcast_async_(tensor, root_rank, name=None, process_set=global_process_set):

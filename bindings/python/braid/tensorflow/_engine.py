@@ -1,0 +1,141 @@
+"""Eager TensorFlow tensors into braid's engine and back, and the bridge that runs the
+same code inside a tf.function.
+
+Tensors cross through DLPack: the engine reads an input where TensorFlow keeps it
+and writes the result into a fresh tensor (tf.raw_ops.DeepCopy of the input, so the
+input is never changed), which is returned as it is; an allgather's result is the
+engine's own buffer, wrapped without a copy. Tensors on a GPU are copied to the
+host and the result back to the GPU (this binding's data plane is host memory).
+
+Inside a graph (tf.function, Keras' train step) an operation runs as tf.py_function
+around the eager code, with declared output dtypes and static shapes. py_function
+is stateful, so TensorFlow's automatic control dependencies run the collectives of
+one function in program order: unnamed ones are numbered at run time in the same
+order on every rank, as in eager mode.
+"""
+
+import tensorflow as tf
+
+import braid as _braid
+
+_C = _braid._C
+
+_to_dlpack = tf.experimental.dlpack.to_dlpack
+_from_dlpack = tf.experimental.dlpack.from_dlpack
+
+# The dtypes the engine reduces (bool: logical; Sum and Max are OR, Min and Product AND).
+REDUCIBLE = (tf.uint8, tf.int8, tf.int16, tf.int32, tf.int64, tf.float16, tf.bfloat16,
+             tf.float32, tf.float64, tf.bool)
+# Moved as the signed integer of their width: allgather and broadcast copy bytes.
+_AS_SIGNED = {tf.uint16: tf.int16, tf.uint32: tf.int32, tf.uint64: tf.int64}
+_HOST = "/device:CPU:0"
+
+
+def check_reducible(dtype, what):
+    if dtype not in REDUCIBLE:
+        raise TypeError("%s: dtype %s cannot be reduced; braid reduces %s" % (
+            what, dtype.name, ", ".join(d.name for d in REDUCIBLE)))
+
+
+def check_movable(dtype, what):
+    if dtype not in REDUCIBLE and dtype not in _AS_SIGNED:
+        raise TypeError("%s: dtype %s is not supported; braid moves %s" % (
+            what, dtype.name, ", ".join(d.name for d in REDUCIBLE + tuple(_AS_SIGNED))))
+
+
+def _on_host(tensor):
+    """(the tensor in host memory, the device to put the result on or None)."""
+    device = tensor.device
+    if not device or device.endswith("CPU:0"):
+        return tensor, None
+    with tf.device(_HOST):
+        return tf.identity(tensor), device
+
+
+def _back(tensor, device):
+    if device is None:
+        return tensor
+    with tf.device(device):
+        return tf.identity(tensor)
+
+
+def _fresh_copy(tensor):
+    """A host tensor with `tensor`'s value in memory nothing else refers to."""
+    with tf.device(_HOST):
+        return tf.raw_ops.DeepCopy(x=tensor)
+
+
+class Pending:
+    """Collectives submitted to the engine; finish() waits and returns their outputs."""
+
+    __slots__ = ("_parts", "_finish")
+
+    def __init__(self, parts, finish):
+        self._parts = parts
+        self._finish = finish
+
+    def finish(self):
+        results = [p.result() for p in self._parts]
+        return self._finish(results)
+
+
+def submit_allreduce(tensors, names, op, prescale, postscale):
+    outputs, devices, parts = [], [], []
+    for tensor, name in zip(tensors, names):
+        host, device = _on_host(tensor)
+        out = _fresh_copy(host)
+        parts.append(_C.allreduce_async(name, _to_dlpack(out), None, op, prescale, postscale))
+        outputs.append(out)
+        devices.append(device)
+    return Pending(parts, lambda _: [_back(o, d) for o, d in zip(outputs, devices)])
+
+
+def _signed(tensor):
+    signed = _AS_SIGNED.get(tensor.dtype)
+    return (tensor, None) if signed is None else (tf.bitcast(tensor, signed), tensor.dtype)
+
+
+def _unsigned(tensor, dtype):
+    return tensor if dtype is None else tf.bitcast(tensor, dtype)
+
+
+def submit_allgather(tensors, names):
+    parts, restore = [], []
+    for tensor, name in zip(tensors, names):
+        host, device = _on_host(tensor)
+        host, dtype = _signed(host)
+        parts.append(_C.allgather_async(name, _to_dlpack(host)))
+        restore.append((device, dtype))
+
+    def finish(results):
+        # The engine's buffer, kept alive by the tensor that wraps it.
+        return [_back(_unsigned(_from_dlpack(r.__dlpack__()), dtype), device)
+                for r, (device, dtype) in zip(results, restore)]
+
+    return Pending(parts, finish)
+
+
+def submit_broadcast(tensors, names, root_rank):
+    outputs, restore, parts = [], [], []
+    for tensor, name in zip(tensors, names):
+        host, device = _on_host(tensor)
+        host, dtype = _signed(host)
+        out = _fresh_copy(host)
+        parts.append(_C.broadcast_async(name, _to_dlpack(out), int(root_rank)))
+        outputs.append(out)
+        restore.append((device, dtype))
+    return Pending(parts, lambda _: [_back(_unsigned(o, t), d)
+                                     for o, (d, t) in zip(outputs, restore)])
+
+
+def run(eager_fn, inputs, out_dtypes, out_shapes, label):
+    """eager_fn(list of eager tensors) -> list of tensors, now when executing eagerly,
+    else as a py_function node of the graph being built (with the given output dtypes
+    and static shapes). An empty list of inputs is allowed."""
+    if tf.executing_eagerly():
+        return eager_fn(list(inputs))
+    outputs = tf.py_function(func=lambda *xs: eager_fn(list(xs)), inp=list(inputs),
+                             Tout=list(out_dtypes), name=label)
+    for out, shape in zip(outputs, out_shapes):
+        out.set_shape(shape)
+    return list(outputs)
