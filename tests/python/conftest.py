@@ -120,6 +120,56 @@ def hvd():
     yield hvd_module
 
 
+@pytest.fixture(scope="session")
+def tfhvd():
+    """braid.tensorflow, initialised (collective). TensorFlow is required when
+    BRAID_TEST_REQUIRE_TENSORFLOW=1 (the README's test command), else skipped
+    without it."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if os.environ.get("BRAID_TEST_REQUIRE_TENSORFLOW") == "1":
+        import tensorflow as tf
+    else:
+        tf = pytest.importorskip("tensorflow")
+    # Ranks share two cores: one thread per op, two ops at a time.
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(2)
+    except RuntimeError:  # already set: TensorFlow was used before this fixture
+        pass
+    import braid.tensorflow as hvd_module
+
+    hvd_module.init()
+    if _session["hvd"] is None:
+        _session["hvd"] = _ObjectGatherer()
+    yield hvd_module
+
+
+class _ObjectGatherer:
+    """What pytest_sessionfinish needs of braid.torch, without torch."""
+
+    is_initialized = staticmethod(lambda: _braid().is_initialized())
+    size = staticmethod(lambda: _braid().size())
+    rank = staticmethod(lambda: _braid().rank())
+
+    @staticmethod
+    def allgather_object(obj, name):
+        import braid.tensorflow as hvd_module
+
+        return hvd_module.allgather_object(obj, name=name)
+
+
+def _braid():
+    import braid
+
+    return braid
+
+
+@pytest.fixture(scope="module")
+def tf_world(tfhvd):
+    """(rank, size) of this process in braid.tensorflow."""
+    return tfhvd.rank(), tfhvd.size()
+
+
 @pytest.fixture(scope="module")
 def world(hvd):
     """(rank, size) of this process in braid.torch."""

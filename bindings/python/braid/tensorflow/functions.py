@@ -14,17 +14,18 @@ from .mpi_ops import grouped_broadcast
 
 def broadcast_variables(variables, root_rank, process_set=global_process_set, inplace=False):
     """Assigns rank `root_rank`'s values to `variables` (a list of tf.Variable) on
-    every rank, in one group of broadcasts. Eagerly it returns None; inside a
-    tf.function, the group of assignments. `inplace` is accepted for Horovod's
-    signature (the assignments are always in place)."""
+    every rank, in one group of broadcasts. Returns None, eagerly and inside a
+    tf.function (whose automatic control dependencies run the assignments).
+    `inplace` is accepted for Horovod's signature (the assignments are in place)."""
     del inplace
     check_process_set(process_set)
     variables = list(variables)
     if not variables:
         return None
     values = grouped_broadcast([tf.convert_to_tensor(v) for v in variables], root_rank)
-    assigns = [v.assign(value) for v, value in zip(variables, values)]
-    return None if tf.executing_eagerly() else tf.group(*assigns)
+    for v, value in zip(variables, values):
+        v.assign(value)
+    return None
 
 
 def _dumps(obj):
