@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Creates the virtual environment .venv (or $BRAID_VENV) when missing, installs what
-# the Python package, its tests and examples need (numpy, pytest, torch, and the
-# build tools), and installs braid into it, editable (rebuilt in build-python/).
+# the Python package, its tests and examples need (numpy, pytest, torch,
+# tensorflow-cpu, and the build tools), and installs braid into it, editable
+# (rebuilt in build-python/).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 venv="${BRAID_VENV:-$root/.venv}"
@@ -16,7 +17,7 @@ if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi
 pip=("$venv/bin/python" -m pip install -q --disable-pip-version-check)
-"${pip[@]}" numpy pytest "scikit-build-core>=0.10" "pybind11>=2.12" torch
+"${pip[@]}" numpy pytest "scikit-build-core>=0.10" "pybind11>=2.12" torch "tensorflow-cpu>=2.16"
 # A venv other than the default builds in its own folder, so that two venvs never
 # rebuild into one build directory at once.
 build_dir=()

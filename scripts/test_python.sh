@@ -9,6 +9,9 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 venv="${BRAID_VENV:-$root/.venv}"
 export PATH="$venv/bin:$PATH" OMP_NUM_THREADS=1
+# The TensorFlow suites (tests/python/test_tf_*.py) must run, not skip; quiet
+# TensorFlow's C++ start-up messages.
+export BRAID_TEST_REQUIRE_TENSORFLOW=1 TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 # A rank that diverges becomes an error on every rank instead of a hang.
 export BRAID_STALL_TIMEOUT_SECONDS="${BRAID_STALL_TIMEOUT_SECONDS:-120}"
 # No run may take the whole CI budget: each job below is ended after this long

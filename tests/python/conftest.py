@@ -18,6 +18,7 @@
   every rank, naming the test each rank was at.
 """
 
+import importlib.util
 import os
 import sys
 import zlib
@@ -28,6 +29,20 @@ import pytest
 os.environ.setdefault("BRAID_STALL_TIMEOUT_SECONDS", "60")
 # Two ranks share two cores: one intra-op thread each.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def _load_triton_before_tensorflow():
+    """TensorFlow and triton (which torch loads for its compiler, e.g. on the first
+    torch.optim optimizer) each bundle LLVM; triton loaded after TensorFlow aborts the
+    process ("LLVM ERROR: inconsistency in registered CommandLine options"). Loaded
+    in this order the two live together (docs/tensorflow.md)."""
+    if "tensorflow" in sys.modules:
+        return
+    if importlib.util.find_spec("triton") and importlib.util.find_spec("tensorflow"):
+        import triton  # noqa: F401
+
+
+_load_triton_before_tensorflow()
 
 
 def _launcher_rank():
