@@ -7,6 +7,8 @@ Expected values are computed here with numpy from every rank's input, which each
 rank can rebuild from the rank number. Run under MPI, e.g.
 braidrun -np 3 python -m pytest -q tests/python/test_tf_ops.py"""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -232,9 +234,11 @@ def same_error_everywhere(tfhvd, tag, call):
         error = None
     except Exception as e:  # noqa: BLE001 - checked below
         error = e
+    # Inside a tf.function the text is TensorFlow's: "{{function_node NAME}}
+    # BraidMismatchError: ...", then a traceback; NAME differs between processes.
     text = str(error)
-    line = next((ln for ln in text.splitlines() if "Braid" in ln), text.splitlines()[0]
-                if text else "")
+    found = re.search(r"Braid\w*Error: [^\n]*", text) if "Braid" in text else None
+    line = found.group(0) if found else text
     lines = tfhvd.allgather_object(line, name="tf.mm.msg." + tag)
     after = tfhvd.allreduce(tf.ones(2), op=tfhvd.Sum, name="tf.mm.after." + tag)
     assert error is not None, "no error raised"

@@ -96,7 +96,7 @@ def _sparse_allreduce(slices, name, op, prescale, postscale):
     indices = allgather(slices.indices, name=None if name is None else name + ".indices")
     scale = postscale / (_horovod.size() if op == Average else 1)
     if scale != 1.0:
-        values = values * tf.cast(scale, values.dtype)
+        values = values * tf.constant(scale, values.dtype)  # not via float32
     return tf.IndexedSlices(values, indices, dense_shape=slices.dense_shape)
 
 
