@@ -2,9 +2,11 @@
 same code inside a tf.function.
 
 Tensors cross through DLPack: the engine reads an input where TensorFlow keeps it
-and writes the result into a fresh tensor (tf.raw_ops.DeepCopy of the input, so the
-input is never changed), which is returned as it is; an allgather's result is the
-engine's own buffer, wrapped without a copy. Tensors on a GPU are copied to the
+and writes the result into fresh memory that becomes the output tensor without a
+copy (a 64-byte aligned numpy buffer, as TensorFlow's kernels require; for bfloat16,
+which numpy cannot export, a tf.raw_ops.DeepCopy of the input); the input is never
+changed. An allgather's result is the engine's own (page-aligned) buffer, wrapped
+without a copy. Tensors on a GPU are copied to the
 host and the result back to the GPU (this binding's data plane is host memory).
 
 Inside a graph (tf.function, Keras' train step) an operation runs as tf.py_function
@@ -14,11 +16,18 @@ one function in program order: unnamed ones are numbered at run time in the same
 order on every rank, as in eager mode.
 """
 
+import numpy as np
 import tensorflow as tf
 
 import braid as _braid
 
 _C = _braid._C
+
+try:  # a tape could record now (tf.custom_gradient's eager bookkeeping costs ~0.1 ms)
+    from tensorflow.python.eager.record import could_possibly_record as _could_record
+except ImportError:  # pragma: no cover - older TensorFlow: always record
+    def _could_record():
+        return True
 
 _to_dlpack = tf.experimental.dlpack.to_dlpack
 _from_dlpack = tf.experimental.dlpack.from_dlpack
@@ -65,6 +74,27 @@ def _fresh_copy(tensor):
         return tf.raw_ops.DeepCopy(x=tensor)
 
 
+_ALIGN = 64  # TensorFlow checks EIGEN_MAX_ALIGN_BYTES alignment of every buffer
+
+
+def _aligned_empty(shape, dtype):
+    """An uninitialised numpy array whose data start on a 64-byte boundary."""
+    itemsize = np.dtype(dtype).itemsize
+    count = int(np.prod(shape, dtype=np.int64))
+    raw = np.empty(count * itemsize + _ALIGN, np.uint8)
+    start = -raw.ctypes.data % _ALIGN
+    return raw[start:start + count * itemsize].view(dtype).reshape(shape)
+
+
+def _output_for(host):
+    """(what the engine writes, how it becomes the result tensor) for `host`'s result."""
+    if host.dtype == tf.bfloat16:
+        out = _fresh_copy(host)
+        return None, out
+    out = _aligned_empty(tuple(host.shape), host.dtype.as_numpy_dtype)
+    return out, out
+
+
 class Pending:
     """Collectives submitted to the engine; finish() waits and returns their outputs."""
 
@@ -83,11 +113,20 @@ def submit_allreduce(tensors, names, op, prescale, postscale):
     outputs, devices, parts = [], [], []
     for tensor, name in zip(tensors, names):
         host, device = _on_host(tensor)
-        out = _fresh_copy(host)
-        parts.append(_C.allreduce_async(name, _to_dlpack(out), None, op, prescale, postscale))
+        written, out = _output_for(host)
+        if written is None:  # in place, in a copy of the input
+            parts.append(_C.allreduce_async(name, _to_dlpack(out), None, op, prescale,
+                                            postscale))
+        else:
+            parts.append(_C.allreduce_async(name, _to_dlpack(host), written, op, prescale,
+                                            postscale))
         outputs.append(out)
         devices.append(device)
-    return Pending(parts, lambda _: [_back(o, d) for o, d in zip(outputs, devices)])
+    return Pending(parts, lambda _: [_back(_as_tensor(o), d) for o, d in zip(outputs, devices)])
+
+
+def _as_tensor(out):
+    return _from_dlpack(out.__dlpack__()) if isinstance(out, np.ndarray) else out
 
 
 def _signed(tensor):
@@ -126,6 +165,14 @@ def submit_broadcast(tensors, names, root_rank):
         restore.append((device, dtype))
     return Pending(parts, lambda _: [_back(_unsigned(o, t), d)
                                      for o, (d, t) in zip(outputs, restore)])
+
+
+def needs_gradient(tensors):
+    """False when nothing could differentiate through an operation on `tensors`: not a
+    floating dtype, or eager with no gradient tape recording."""
+    if not all(t.dtype.is_floating for t in tensors):
+        return False
+    return not tf.executing_eagerly() or _could_record()
 
 
 def run(eager_fn, inputs, out_dtypes, out_shapes, label):

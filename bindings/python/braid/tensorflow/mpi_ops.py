@@ -53,7 +53,7 @@ def _allreduce_raw(tensors, names, op, prescale, postscale):
                        [_static(t) for t in tensors], "braid_allreduce")
 
 
-def _allreduce_differentiable(tensors, names, op, prescale, postscale):
+def _allreduce_with_gradient(tensors, names, op, prescale, postscale):
     @tf.custom_gradient
     def reduce(*xs):
         ys = _allreduce_raw(list(xs), names, op, prescale, postscale)
@@ -65,9 +65,15 @@ def _allreduce_differentiable(tensors, names, op, prescale, postscale):
 
         return ys, grad
 
+    return list(reduce(*tensors))
+
+
+def _allreduce_differentiable(tensors, names, op, prescale, postscale):
     floating = [i for i, t in enumerate(tensors) if t.dtype.is_floating]
     if len(floating) == len(tensors):
-        return list(reduce(*tensors)) if tensors else []
+        if not tensors or not _engine.needs_gradient(tensors):
+            return _allreduce_raw(tensors, names, op, prescale, postscale)
+        return _allreduce_with_gradient(tensors, names, op, prescale, postscale)
     # Integers and bools have no gradient: they go in a group of their own.
     others = [i for i in range(len(tensors)) if i not in floating]
     out = [None] * len(tensors)
@@ -189,7 +195,7 @@ def allgather(tensor, name=None, ignore_name_scope=False, process_set=global_pro
     _check_process_set(process_set)
     tensor = _tensor(tensor)
     names = None if name is None else [name]
-    if not tensor.dtype.is_floating:
+    if not _engine.needs_gradient([tensor]):
         return _allgather_raw([tensor], names)[0]
 
     @tf.custom_gradient
@@ -232,7 +238,7 @@ def broadcast(tensor, root_rank, name=None, ignore_name_scope=False,
     _check_process_set(process_set)
     tensor = _tensor(tensor)
     names = None if name is None else [name]
-    if not tensor.dtype.is_floating:
+    if not _engine.needs_gradient([tensor]):
         return _broadcast_raw([tensor], root_rank, names)[0]
 
     @tf.custom_gradient
