@@ -22,7 +22,8 @@ def test_tf_path_bench_runs(tfhvd, tf_world):
                              "--step-steps", "2", "--batch-size", "4"])
     results = bench.run(args)
     assert results["ranks"] == tf_world[1]
-    for part, paths in (("small", ("engine", "eager", "tf.function")),
+    for part, paths in (("small", ("engine", "eager", "tf.function",
+                                   "tf.function, no collective")),
                         ("many", ("engine", "eager", "tf.function")),
                         ("step", ("DistributedGradientTape", "no communication"))):
         for path in paths:
