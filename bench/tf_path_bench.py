@@ -22,7 +22,7 @@ all rounds.
 import argparse
 import json
 import os
-import statistics
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -33,6 +33,9 @@ import tensorflow as tf  # noqa: E402
 
 import braid  # noqa: E402
 import braid.tensorflow as hvd  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import call_times  # noqa: E402
 
 SMALL = "bench.tf.small"
 MANY, MANY_ELEMENTS = 200, 16384  # float32: 64 KiB each
@@ -53,16 +56,11 @@ def parse_args(argv=None):
 
 
 def slowest(times):
-    every = hvd.allgather_object(list(times), name="bench.tf.times")
-    return [max(call) for call in zip(*every)]
+    """Per call, the largest time over the ranks."""
+    return call_times.slowest(times, "bench.tf.times")
 
 
-def summary(seconds, unit):
-    scale = {"us": 1e6, "ms": 1e3}[unit]
-    xs = sorted(scale * t for t in seconds)
-    q = statistics.quantiles(xs, n=10, method="inclusive") if len(xs) > 1 else xs * 9
-    return {"median": statistics.median(xs), "p10": q[0], "p90": q[-1], "n": len(xs),
-            "unit": unit}
+summary = call_times.summary
 
 
 def timed(fn, calls):

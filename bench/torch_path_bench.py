@@ -24,7 +24,6 @@ Medians with 10th and 90th percentiles over all rounds; ratios are of medians.
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 
@@ -36,6 +35,7 @@ import braid.torch as hvd
 import braid.torch.optimizer as _optimizer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import call_times  # noqa: E402
 import torch_step_compare as step_compare  # noqa: E402
 
 SMALL = "bench.small"  # braid.torch names get the prefix "allreduce."
@@ -65,16 +65,10 @@ def parse_args(argv=None):
 
 def slowest(times):
     """Per call, the largest time over the ranks."""
-    every = hvd.allgather_object(list(times), name="bench.times")
-    return [max(call) for call in zip(*every)]
+    return call_times.slowest(times, "bench.times")
 
 
-def summary(seconds, unit):
-    scale = {"us": 1e6, "ms": 1e3}[unit]
-    xs = sorted(scale * t for t in seconds)
-    q = statistics.quantiles(xs, n=10, method="inclusive") if len(xs) > 1 else xs * 9
-    return {"median": statistics.median(xs), "p10": q[0], "p90": q[-1], "n": len(xs),
-            "unit": unit}
+summary = call_times.summary
 
 
 def torch_small(t, calls):

@@ -8,6 +8,7 @@ per dimension) followed by the raw uint8 values, which numpy reads directly.
 
 import gzip
 import os
+import sys
 
 import numpy as np
 
@@ -54,6 +55,43 @@ def read_idx(path):
     if body.size != int(np.prod(shape)):
         raise ValueError("%s: header says %s but holds %d values" % (path, shape, body.size))
     return body.reshape(shape)
+
+
+def load_on_every_rank(data_dir):
+    """(train, test) on every rank of an initialised braid job. A missing dataset ends
+    every rank with exit code 2: the ranks agree first, so that no rank waits forever
+    on one that left."""
+    import braid
+
+    try:
+        train, test, error = load(data_dir, "train"), load(data_dir, "test"), None
+    except DatasetMissing as e:
+        train = test = None
+        error = str(e)
+    missing = int(braid.allreduce(np.array([int(error is not None)], np.int64),
+                                  name="data.missing", op=braid.Sum)[0])
+    if missing:
+        if error is not None and braid.local_rank() == 0:
+            print("error: " + error, file=sys.stderr)
+        elif error is None and braid.rank() == 0:
+            print("error: Fashion-MNIST is missing on %d rank(s)" % missing, file=sys.stderr)
+        sys.exit(2)
+    return train, test
+
+
+def add_training_args(p):
+    """The command-line options every Fashion-MNIST example takes."""
+    p.add_argument("--epochs", type=int, default=4, help="training epochs (default 4)")
+    p.add_argument("--batch-size", type=int, default=64, help="samples per rank per step (default 64)")
+    p.add_argument("--test-batch-size", type=int, default=1000, help="samples per rank per test step")
+    p.add_argument("--lr", type=float, default=0.01,
+                   help="learning rate for one rank; it is multiplied by the number of ranks (default 0.01)")
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
+    p.add_argument("--data-dir", default=DEFAULT_DATA_DIR,
+                   help="folder with the Fashion-MNIST IDX files (default %(default)s)")
+    p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    p.add_argument("--fp16-allreduce", action="store_true",
+                   help="send the gradients as float16 (hvd.Compression.fp16)")
 
 
 def load(data_dir=DEFAULT_DATA_DIR, split="train"):

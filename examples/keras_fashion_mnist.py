@@ -36,19 +36,9 @@ import fashion_mnist_data as data  # noqa: E402
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--epochs", type=int, default=4, help="training epochs (default 4)")
-    p.add_argument("--batch-size", type=int, default=64, help="samples per rank per step (default 64)")
-    p.add_argument("--test-batch-size", type=int, default=1000, help="samples per rank per test step")
-    p.add_argument("--lr", type=float, default=0.01,
-                   help="learning rate for one rank; it is multiplied by the number of ranks (default 0.01)")
-    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
+    data.add_training_args(p)
     p.add_argument("--warmup-epochs", type=int, default=1,
                    help="epochs over which the learning rate rises to its scaled value (default 1)")
-    p.add_argument("--data-dir", default=data.DEFAULT_DATA_DIR,
-                   help="folder with the Fashion-MNIST IDX files (default %(default)s)")
-    p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
-    p.add_argument("--fp16-allreduce", action="store_true",
-                   help="send the gradients as float16 (hvd.Compression.fp16)")
     p.add_argument("--threads", type=int, default=0,
                    help="TensorFlow threads per rank; 0: OMP_NUM_THREADS if set, else the cores "
                         "divided among this node's ranks")
@@ -73,25 +63,6 @@ def set_threads(requested):
 def nhwc(x):
     """[N, 1, 28, 28] (what fashion_mnist_data gives) to Keras' [N, 28, 28, 1]."""
     return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
-
-
-def load_data(data_dir):
-    """Loads both splits on every rank; a missing dataset ends every rank with exit code 2."""
-    try:
-        train, test, error = data.load(data_dir, "train"), data.load(data_dir, "test"), None
-    except data.DatasetMissing as e:
-        train = test = None
-        error = str(e)
-    # Agree before anyone trains, so that no rank waits forever on one that left.
-    missing = int(hvd.allreduce(tf.constant(int(error is not None), tf.int32),
-                                name="data.missing", op=hvd.Sum).numpy())
-    if missing:
-        if error is not None and hvd.local_rank() == 0:
-            print("error: " + error, file=sys.stderr)
-        elif error is None and hvd.rank() == 0:
-            print("error: Fashion-MNIST is missing on %d rank(s)" % missing, file=sys.stderr)
-        sys.exit(2)
-    return train, test
 
 
 def shard(x, y, shuffle, seed=0, pad=False):
@@ -184,7 +155,7 @@ def main():
     # BroadcastGlobalVariablesCallback makes the starting weights rank 0's everywhere.
     keras.utils.set_random_seed(args.seed + hvd.rank())
 
-    (x_train, y_train), (x_test, y_test) = load_data(args.data_dir)
+    (x_train, y_train), (x_test, y_test) = data.load_on_every_rank(args.data_dir)
     train_shard = shard(x_train, y_train, shuffle=True, seed=args.seed, pad=True)
     test_shard = shard(x_test, y_test, shuffle=False)
     model = make_model()
