@@ -67,7 +67,8 @@ def pytest_configure(config):
 
 
 _failed_here = []  # (nodeid, phase, first line of the message) of this rank's failures
-_session = {"hvd": None, "out_of_step": False}  # braid.torch once the fixture made it
+# "initialised": a fixture started braid (braid.torch or braid.tensorflow).
+_session = {"initialised": False, "out_of_step": False}
 _STEP_NAME = "conftest.step"
 
 
@@ -131,7 +132,7 @@ def hvd():
     import braid.torch as hvd_module
 
     hvd_module.init()
-    _session["hvd"] = hvd_module
+    _session["initialised"] = True
     yield hvd_module
 
 
@@ -154,29 +155,8 @@ def tfhvd():
     import braid.tensorflow as hvd_module
 
     hvd_module.init()
-    if _session["hvd"] is None:
-        _session["hvd"] = _ObjectGatherer()
+    _session["initialised"] = True
     yield hvd_module
-
-
-class _ObjectGatherer:
-    """What pytest_sessionfinish needs of braid.torch, without torch."""
-
-    is_initialized = staticmethod(lambda: _braid().is_initialized())
-    size = staticmethod(lambda: _braid().size())
-    rank = staticmethod(lambda: _braid().rank())
-
-    @staticmethod
-    def allgather_object(obj, name):
-        import braid.tensorflow as hvd_module
-
-        return hvd_module.allgather_object(obj, name=name)
-
-
-def _braid():
-    import braid
-
-    return braid
 
 
 @pytest.fixture(scope="module")
@@ -193,17 +173,21 @@ def world(hvd):
 
 def pytest_sessionfinish(session, exitstatus):
     """Rank 0 lists the failures of the other ranks, and fails if any rank failed.
-    Collective (every rank ran the same tests); only when braid.torch was used."""
-    hvd = _session["hvd"]
-    if hvd is None or not hvd.is_initialized() or hvd.size() < 2 or _session["out_of_step"]:
+    Collective (every rank ran the same tests); only when a fixture started braid."""
+    import braid
+
+    if (not _session["initialised"] or not braid.is_initialized() or braid.size() < 2
+            or _session["out_of_step"]):
         return
+    from braid import _objects
+
     try:
-        every = hvd.allgather_object(_failed_here, name="conftest.failures")
+        every = _objects.allgather_object(_failed_here, name="conftest.failures")
     except Exception as e:  # noqa: BLE001 - a diverged run must still finish
-        sys.stderr.write("rank %d: could not gather failures: %s\n" % (hvd.rank(), e))
+        sys.stderr.write("rank %d: could not gather failures: %s\n" % (braid.rank(), e))
         return
-    others = [(r, f) for r, failed in enumerate(every) if r != hvd.rank() for f in failed]
-    if hvd.rank() == 0 and others:
+    others = [(r, f) for r, failed in enumerate(every) if r != braid.rank() for f in failed]
+    if braid.rank() == 0 and others:
         _session["others"] = others
         if session.exitstatus == 0:
             session.exitstatus = 1

@@ -42,6 +42,7 @@ _AS_SIGNED = {tf.uint16: tf.int16, tf.uint32: tf.int32, tf.uint64: tf.int64}
 _HOST = "/device:CPU:0"
 # The same as DataType enums: a set lookup instead of DType.__eq__ per entry.
 _REDUCIBLE_ENUMS = frozenset(d.as_datatype_enum for d in REDUCIBLE)
+_MOVABLE_ENUMS = _REDUCIBLE_ENUMS | {d.as_datatype_enum for d in _AS_SIGNED}
 _BFLOAT16 = tf.bfloat16.as_datatype_enum
 
 
@@ -52,7 +53,7 @@ def check_reducible(dtype, what):
 
 
 def check_movable(dtype, what):
-    if dtype not in REDUCIBLE and dtype not in _AS_SIGNED:
+    if dtype.as_datatype_enum not in _MOVABLE_ENUMS:
         raise TypeError("%s: dtype %s is not supported; braid moves %s" % (
             what, dtype.name, ", ".join(d.name for d in REDUCIBLE + tuple(_AS_SIGNED))))
 
@@ -91,13 +92,20 @@ def _aligned_empty(shape, dtype):
     return raw[start:start + count * itemsize].view(dtype).reshape(shape)
 
 
-def _output_for(host):
-    """(what the engine writes, how it becomes the result tensor) for `host`'s result."""
+def _copy_of_input(host):
+    """(the array the engine works on in place, the result it becomes): a copy of
+    `host` in a 64-byte aligned numpy array, or for bfloat16, which numpy cannot
+    export, a DeepCopy."""
     if host.dtype.as_datatype_enum == _BFLOAT16:
-        out = _fresh_copy(host)
-        return None, out
+        copy = _fresh_copy(host)
+        return _to_dlpack(copy), copy
     out = _aligned_empty(tuple(host.shape), host.dtype.as_numpy_dtype)
+    np.copyto(out, host.numpy())
     return out, out
+
+
+def _as_tensor(out):
+    return _from_dlpack(out.__dlpack__()) if isinstance(out, np.ndarray) else out
 
 
 class Pending:
@@ -118,20 +126,16 @@ def submit_allreduce(tensors, names, op, prescale, postscale):
     outputs, devices, parts = [], [], []
     for tensor, name in zip(tensors, names):
         host, device = _on_host(tensor)
-        written, out = _output_for(host)
-        if written is None:  # in place, in a copy of the input
-            parts.append(_C.allreduce_async(name, _to_dlpack(out), None, op, prescale,
-                                            postscale))
-        else:
-            parts.append(_C.allreduce_async(name, _to_dlpack(host), written, op, prescale,
-                                            postscale))
+        if host.dtype.as_datatype_enum == _BFLOAT16:  # in place, in a copy of the input
+            source, out = _copy_of_input(host)
+            written = None
+        else:  # from the input into a new aligned array
+            written = out = _aligned_empty(tuple(host.shape), host.dtype.as_numpy_dtype)
+            source = _to_dlpack(host)
+        parts.append(_C.allreduce_async(name, source, written, op, prescale, postscale))
         outputs.append(out)
         devices.append(device)
     return Pending(parts, lambda _: [_back(_as_tensor(o), d) for o, d in zip(outputs, devices)])
-
-
-def _as_tensor(out):
-    return _from_dlpack(out.__dlpack__()) if isinstance(out, np.ndarray) else out
 
 
 def _signed(tensor):
@@ -164,11 +168,11 @@ def submit_broadcast(tensors, names, root_rank):
     for tensor, name in zip(tensors, names):
         host, device = _on_host(tensor)
         host, dtype = _signed(host)
-        out = _fresh_copy(host)
-        parts.append(_C.broadcast_async(name, _to_dlpack(out), int(root_rank)))
+        written, out = _copy_of_input(host)
+        parts.append(_C.broadcast_async(name, written, int(root_rank)))
         outputs.append(out)
         restore.append((device, dtype))
-    return Pending(parts, lambda _: [_back(_unsigned(o, t), d)
+    return Pending(parts, lambda _: [_back(_unsigned(_as_tensor(o), t), d)
                                      for o, (d, t) in zip(outputs, restore)])
 
 

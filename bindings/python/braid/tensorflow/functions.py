@@ -1,12 +1,9 @@
 """Variables and Python objects from one rank to all: broadcast_variables,
 broadcast_object and allgather_object."""
 
-import pickle
-
-import numpy as np
 import tensorflow as tf
 
-import braid as _braid
+from braid import _objects
 from braid._horovod import check_process_set, check_root, global_process_set
 
 from .mpi_ops import grouped_broadcast
@@ -28,39 +25,17 @@ def broadcast_variables(variables, root_rank, process_set=global_process_set, in
     return None
 
 
-def _dumps(obj):
-    return np.frombuffer(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL), np.uint8)
-
-
 def broadcast_object(obj, root_rank=0, session=None, name=None, process_set=global_process_set):
     """Returns rank `root_rank`'s `obj` (anything pickle can store) on every rank.
     Eager only; `session` is accepted for Horovod's signature."""
     del session
     check_process_set(process_set)
     check_root(root_rank)
-    # The default name must not depend on `obj`: only the root needs to pass one.
-    name = "broadcast" if name is None else name
-    root = _braid.rank() == root_rank
-    payload = _dumps(obj) if root else np.empty(0, np.uint8)
-    length = _braid.broadcast(np.array([payload.size], np.int64), root_rank,
-                              name="tf.object.%s.length" % name)
-    data = payload.copy() if root else np.empty(int(length[0]), np.uint8)
-    if data.size:
-        _braid.broadcast_(data, root_rank, name="tf.object.%s.data" % name)
-    return obj if root else pickle.loads(data.tobytes())
+    return _objects.broadcast_object(obj, root_rank, name)
 
 
 def allgather_object(obj, session=None, name=None, process_set=global_process_set):
     """Returns the list of every rank's `obj`, in rank order. Eager only."""
     del session
     check_process_set(process_set)
-    name = "allgather" if name is None else name
-    payload = _dumps(obj)
-    lengths = _braid.allgather(np.array([payload.size], np.int64),
-                               name="tf.object.%s.lengths" % name)
-    data = _braid.allgather(payload, name="tf.object.%s.data" % name).tobytes()
-    out, offset = [], 0
-    for n in lengths.tolist():
-        out.append(pickle.loads(data[offset:offset + n]))
-        offset += n
-    return out
+    return _objects.allgather_object(obj, name)

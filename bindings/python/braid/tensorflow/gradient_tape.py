@@ -3,10 +3,10 @@ DistributedOptimizer."""
 
 import tensorflow as tf
 
-from braid._horovod import Adasum, Average, check_process_set, global_process_set, resolve_op
+from braid._horovod import Average, check_process_set, global_process_set, resolve_op
 
 from .compression import Compression
-from .mpi_ops import _sparse_allreduce, grouped_allreduce
+from .mpi_ops import grouped_allreduce
 
 
 class GradientReducer:
@@ -20,10 +20,7 @@ class GradientReducer:
                  gradient_predivide_factor=1.0, process_set=global_process_set,
                  what="DistributedGradientTape"):
         check_process_set(process_set)
-        if op == Adasum:
-            raise NotImplementedError("braid does not implement Adasum; use op=hvd.Average "
-                                      "or hvd.Sum")
-        self.op = resolve_op(op, None)
+        self.op = resolve_op(op, None)  # refuses Adasum with Horovod's message
         if gradient_predivide_factor != 1.0 and self.op != Average:
             raise ValueError("%s: gradient_predivide_factor needs op=Average (got op %r)"
                              % (what, op))
@@ -35,22 +32,16 @@ class GradientReducer:
     def __call__(self, grads):
         grads = list(grads)
         present = [i for i, g in enumerate(grads) if g is not None]
+        given = [grads[i] for i in present]
         if self.sparse_as_dense:
-            for i in present:
-                if isinstance(grads[i], tf.IndexedSlices):
-                    grads[i] = tf.convert_to_tensor(grads[i])
-        dense = [i for i in present if not isinstance(grads[i], tf.IndexedSlices)]
-        out = list(grads)
-        reduced = grouped_allreduce([grads[i] for i in dense], compression=self.compression,
-                                    op=self.op, prescale_factor=self.prescale,
+            given = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g
+                     for g in given]
+        reduced = grouped_allreduce(given, compression=self.compression, op=self.op,
+                                    prescale_factor=self.prescale,
                                     postscale_factor=self.postscale)
-        for i, r in zip(dense, reduced):
-            out[i] = r
-        for i in present:
-            if isinstance(grads[i], tf.IndexedSlices):
-                out[i] = _sparse_allreduce(grads[i], None, self.op, self.prescale,
-                                           self.postscale)
-        return out
+        for i, r in zip(present, reduced):
+            grads[i] = r
+        return grads
 
 
 class _DistributedGradientTape(tf.GradientTape):

@@ -32,8 +32,20 @@ def _tensor(value):
     return tf.convert_to_tensor(value)
 
 
-def _static(tensor):
-    return tensor.shape
+def _member_names(name, count):
+    """The user-level names of a group's members (None: numbered when they run)."""
+    return None if name is None else ["%s.%d" % (name, i) for i in range(count)]
+
+
+def _collective(kind, submit, tensors, names, shapes):
+    """Runs submit(eager tensors, engine names) -> Pending, eagerly or as one graph
+    node; `names`: the members' user-level names, or None to number them as they run."""
+
+    def eager(xs):
+        members = names if names is not None else [None] * len(xs)
+        return submit(xs, [_horovod.op_name(kind, n) for n in members]).finish()
+
+    return _engine.run(eager, tensors, [t.dtype for t in tensors], shapes, "braid_" + kind)
 
 
 # --- allreduce ----------------------------------------------------------------------
@@ -43,14 +55,9 @@ def _allreduce_raw(tensors, names, op, prescale, postscale):
     """The reduced tensors (not differentiable); `names`: None for numbered ones."""
     for t in tensors:
         _engine.check_reducible(t.dtype, "allreduce")
-
-    def eager(xs):
-        kinds = names if names is not None else [None] * len(xs)
-        engine_names = [_horovod.op_name("allreduce", n) for n in kinds]
-        return _engine.submit_allreduce(xs, engine_names, op, prescale, postscale).finish()
-
-    return _engine.run(eager, tensors, [t.dtype for t in tensors],
-                       [_static(t) for t in tensors], "braid_allreduce")
+    return _collective(
+        "allreduce", lambda xs, ns: _engine.submit_allreduce(xs, ns, op, prescale, postscale),
+        tensors, names, [t.shape for t in tensors])
 
 
 def _allreduce_with_gradient(tensors, names, op, prescale, postscale):
@@ -69,21 +76,18 @@ def _allreduce_with_gradient(tensors, names, op, prescale, postscale):
 
 
 def _allreduce_differentiable(tensors, names, op, prescale, postscale):
+    """Floating-point tensors with a gradient (when a tape could record), the others
+    (integers, bools: no gradient) as a group of their own."""
     floating = [i for i, t in enumerate(tensors) if t.dtype.is_floating]
-    if len(floating) == len(tensors):
-        if not tensors or not _engine.needs_gradient(tensors):
-            return _allreduce_raw(tensors, names, op, prescale, postscale)
-        return _allreduce_with_gradient(tensors, names, op, prescale, postscale)
-    # Integers and bools have no gradient: they go in a group of their own.
-    others = [i for i in range(len(tensors)) if i not in floating]
+    others = [i for i, t in enumerate(tensors) if not t.dtype.is_floating]
     out = [None] * len(tensors)
-    for group, differentiable in ((floating, True), (others, False)):
+    for group in (floating, others):
         if not group:
             continue
         sub = [tensors[i] for i in group]
         sub_names = None if names is None else [names[i] for i in group]
-        if differentiable:
-            reduced = _allreduce_differentiable(sub, sub_names, op, prescale, postscale)
+        if _engine.needs_gradient(sub):
+            reduced = _allreduce_with_gradient(sub, sub_names, op, prescale, postscale)
         else:
             reduced = _allreduce_raw(sub, sub_names, op, prescale, postscale)
         for i, r in zip(group, reduced):
@@ -137,11 +141,13 @@ def grouped_allreduce(tensors, average=None, device_dense="", device_sparse="",
     op = _resolve_op(op, average)
     tensors = [_tensor(t) for t in tensors]
     out = list(tensors)
-    dense = [i for i, t in enumerate(tensors) if not isinstance(t, tf.IndexedSlices)]
+    dense = []
     for i, t in enumerate(tensors):
-        if i not in dense:
+        if isinstance(t, tf.IndexedSlices):
             sub = None if name is None else "%s.%d" % (name, i)
             out[i] = _sparse_allreduce(t, sub, op, prescale_factor, postscale_factor)
+        else:
+            dense.append(i)
     compressed, ctxs = [], []
     for i in dense:
         c, ctx = compression.compress(tensors[i])
@@ -168,15 +174,9 @@ def _allgather_raw(tensors, names):
     for t in tensors:
         _engine.check_movable(t.dtype, "allgather")
         _check_gatherable(t)
-
-    def eager(xs):
-        kinds = names if names is not None else [None] * len(xs)
-        engine_names = [_horovod.op_name("allgather", n) for n in kinds]
-        return _engine.submit_allgather(xs, engine_names).finish()
-
     shapes = [tf.TensorShape([None]).concatenate(t.shape[1:]) if t.shape.rank is not None
               else tf.TensorShape(None) for t in tensors]
-    return _engine.run(eager, tensors, [t.dtype for t in tensors], shapes, "braid_allgather")
+    return _collective("allgather", _engine.submit_allgather, tensors, names, shapes)
 
 
 def _allgather_grad(x, dy):
@@ -210,8 +210,7 @@ def grouped_allgather(tensors, name=None, process_set=global_process_set):
     """Allgathers a list of tensors (not differentiable); returns a list."""
     _check_process_set(process_set)
     tensors = [_tensor(t) for t in tensors]
-    names = None if name is None else ["%s.%d" % (name, i) for i in range(len(tensors))]
-    return _allgather_raw(tensors, names) if tensors else []
+    return _allgather_raw(tensors, _member_names(name, len(tensors))) if tensors else []
 
 
 # --- broadcast ----------------------------------------------------------------------
@@ -221,14 +220,9 @@ def _broadcast_raw(tensors, root_rank, names):
     _horovod.check_root(root_rank)
     for t in tensors:
         _engine.check_movable(t.dtype, "broadcast")
-
-    def eager(xs):
-        kinds = names if names is not None else [None] * len(xs)
-        engine_names = [_horovod.op_name("broadcast", n) for n in kinds]
-        return _engine.submit_broadcast(xs, engine_names, root_rank).finish()
-
-    return _engine.run(eager, tensors, [t.dtype for t in tensors],
-                       [_static(t) for t in tensors], "braid_broadcast")
+    return _collective("broadcast",
+                       lambda xs, ns: _engine.submit_broadcast(xs, ns, root_rank),
+                       tensors, names, [t.shape for t in tensors])
 
 
 def broadcast(tensor, root_rank, name=None, ignore_name_scope=False,
@@ -258,8 +252,8 @@ def grouped_broadcast(tensors, root_rank, name=None, process_set=global_process_
     """Broadcasts a list of tensors from `root_rank` (not differentiable)."""
     _check_process_set(process_set)
     tensors = [_tensor(t) for t in tensors]
-    names = None if name is None else ["%s.%d" % (name, i) for i in range(len(tensors))]
-    return _broadcast_raw(tensors, root_rank, names) if tensors else []
+    return (_broadcast_raw(tensors, root_rank, _member_names(name, len(tensors))) if tensors
+            else [])
 
 
 # --- join, barrier, queries as tensors ----------------------------------------------
