@@ -7,7 +7,8 @@
   the other ranks' failures (and then exits non-zero too). Every rank's exit status
   is its own pytest result, so a failure on any rank fails the job.
 - The fixture `hvd` initialises braid.torch once per session (collective) and gives
-  the module; the torch test modules use it. Nothing here imports torch, so the
+  the module; the torch test modules use it. `tfhvd` does the same for
+  braid.tensorflow. Nothing here imports torch, so the
   numpy-level tests (test_basic.py, test_braidrun.py) run without it.
 - Tests named test_join* run after all others: join changes how every rank takes
   part in collectives, so a broken join must not take other tests down with it.

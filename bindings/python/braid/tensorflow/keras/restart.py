@@ -78,6 +78,7 @@ class _RestartCallback(keras.callbacks.Callback):
         self._optimizer = optimizer
         self._groups = None  # [(dtype, params _Packed)]
         self._ops = []
+        self._packed_state = {}  # (dtype, selection) -> _Packed, once the state exists
         if model is not None:
             self.set_model(model)
             self._setup()
@@ -102,9 +103,15 @@ class _RestartCallback(keras.callbacks.Callback):
                      for dtype, _ in self._groups]
 
     def _state(self, dtype, selection):
-        variables = [v for v in _state_variables(self._get_optimizer(), selection)
-                     if np.dtype(v.dtype) == dtype]
-        return _Packed(variables, dtype) if variables else None
+        """The optimizer state of `dtype` a restart handles, packed (None: none yet)."""
+        packed = self._packed_state.get((dtype, selection))
+        if packed is None:
+            variables = [v for v in _state_variables(self._get_optimizer(), selection)
+                         if np.dtype(v.dtype) == dtype]
+            if not variables:
+                return None  # e.g. an optimizer not built yet: looked up again next time
+            packed = self._packed_state[(dtype, selection)] = _Packed(variables, dtype)
+        return packed
 
     @property
     def local_steps(self):
